@@ -1,0 +1,3 @@
+"""pycarp: a userland CARP (Common Address Redundancy Protocol) implementation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""``pycarp``: ucarp-compatible daemon flags by default, plus subcommands.
+
+An unchanged ucarp command line (``pycarp -i eth0 -s 198.51.100.1 -v 1 -p ... -a ...``) runs the
+daemon; a first word naming a subcommand runs that instead. Each subcommand module exposes
+``main(argv) -> int`` and is imported only when used, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("pycarp.cli.run", "run the daemon (also the default: ucarp-compatible flags)"),
+    "decode": ("pycarp.cli.decode", "decode a CARP packet (hex or pcap) and check its digest"),
+    "simulate": ("pycarp.cli.simulate", "simulate a group on a virtual segment, print a timeline"),
+    "lab": ("pycarp.cli.lab", "build/tear down a network-namespace lab (root)"),
+    "demo": ("pycarp.cli.demo", "live failover demo in a throwaway lab (root)"),
+    "table": ("pycarp.cli.table", "print the state machine's transition table"),
+}
+
+
+def _overview() -> str:
+    lines = [
+        "usage: pycarp [ucarp options...]      run the daemon (see: pycarp run --help)",
+        "       pycarp SUBCOMMAND [options...]",
+        "",
+        "pycarp is a userland CARP implementation: kernel-compatible on the wire, a drop-in",
+        "for ucarp's command line, many groups in one process.",
+        "",
+        "subcommands:",
+    ]
+    lines += [f"  {name:<10} {text}" for name, (_module, text) in SUBCOMMANDS.items()]
+    lines.append("")
+    lines.append("Each subcommand has its own --help.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[args[0]][0])
+        code: int = module.main(args[1:])
+        return code
+    if args in (["-h"], ["--help"], []):
+        print(_overview())
+        return 0 if args else 2
+    module = importlib.import_module(SUBCOMMANDS["run"][0])
+    code = module.main(args)
+    return code

@@ -1,0 +1,80 @@
+"""Outputs of the state machine, in the imperative: what the runtime must do.
+
+The runtime executes them in order. Logs, hooks, metrics and the status view all derive from
+:class:`StateChanged` and :class:`PacketDropped`; nothing in the core logs by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from pycarp.core.stats import DropReason
+
+
+class State(enum.Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """Base class of every machine output."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SendAdvertisement(Action):
+    """Send these 36 bytes (already encoded and signed) to the group's destination."""
+
+    payload: bytes
+    advbase: int
+    advskew: int
+    counter: int
+    bow_out: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimAddresses(Action):
+    """Install the group's addresses on the interface (we are master)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseAddresses(Action):
+    """Remove the group's addresses from the interface (idempotent: also stale ones)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Announce(Action):
+    """Gratuitous ARP / unsolicited NA for every address, so neighbours switch at once."""
+
+    repeat: int = 0  # 0 on takeover; ucarp sends once more two adverts later (repeat=1)
+
+
+class Hook(enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RunHook(Action):
+    """Run the ucarp-style up or down script (when ucarp would run it)."""
+
+    hook: Hook
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged(Action):
+    """The group moved from ``old`` to ``new``; ``reason`` is for the log line and the hooks."""
+
+    old: State
+    new: State
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PacketDropped(Action):
+    """A received packet was rejected; the counter for ``reason`` has been incremented."""
+
+    reason: DropReason
+    detail: str

@@ -1,0 +1,69 @@
+"""Who should be master: compare our advertisement timing with a peer's.
+
+CARP elects by timing alone: whoever advertises more often (smaller ``advbase + advskew/256``,
+demotion included in advskew) should be master. What to do with equal timings is where the
+implementations differ:
+
+* FreeBSD and OpenBSD: a master that hears an equal timing steps down, so *both* step down and
+  whichever master-down timer fires first wins (effectively random).
+* ucarp: on equal timing, the host with the **lower source address** stays master.
+
+pycarp follows ucarp's rule: it is deterministic (the mission asks for that), converges with ucarp
+peers, and converges with kernel peers too (if the kernel host has the lower address both step
+down and the timers decide, after which neither preempts an equal peer).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+
+from pycarp.core.timing import advertisement_interval
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Verdict(enum.Enum):
+    """A valid advertisement, classified against our own timing. These are machine inputs."""
+
+    FASTER = "faster"  # the peer advertises strictly more often: it should be master
+    EQUAL_PEER_WINS = "equal_peer_wins"  # same timing, the peer's address is lower
+    EQUAL_WE_WIN = "equal_we_win"  # same timing, our address is lower (or no tie-break possible)
+    SLOWER = "slower"  # the peer advertises strictly less often than we would
+    DEPARTING = "departing"  # the peer's timing is beyond our master-down interval: bow-out
+
+
+def _address_key(address: IPAddress) -> tuple[int, int]:
+    return (address.version, int(address))
+
+
+def judge(
+    *,
+    our_advbase: int,
+    our_advskew: int,
+    peer_advbase: int,
+    peer_advskew: int,
+    dead_ratio: int,
+    our_address: IPAddress | None,
+    peer_address: IPAddress | None,
+) -> Verdict:
+    """Classify a peer's advert. ``our_advskew`` is what we would send (demotion included).
+
+    DEPARTING follows FreeBSD: a master whose interval exceeds ``dead_ratio * our advbase`` is
+    bound to time out anyway (the bow-out advert uses advbase 255), so waiting is pointless.
+    """
+    ours = advertisement_interval(our_advbase, our_advskew)
+    theirs = advertisement_interval(peer_advbase, peer_advskew)
+    if theirs > dead_ratio * our_advbase:
+        return Verdict.DEPARTING
+    if theirs < ours:
+        return Verdict.FASTER
+    if theirs > ours:
+        return Verdict.SLOWER
+    if (
+        our_address is not None
+        and peer_address is not None
+        and _address_key(peer_address) < _address_key(our_address)
+    ):
+        return Verdict.EQUAL_PEER_WINS
+    return Verdict.EQUAL_WE_WIN

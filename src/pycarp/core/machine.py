@@ -1,0 +1,332 @@
+"""The per-vhid CARP state machine: the one stateful object of the core.
+
+``handle(event, now)`` maps the event to a table :class:`~pycarp.core.table.Input`, runs the
+:class:`~pycarp.core.table.Step` the table names and returns the actions the runtime must carry
+out, in order. ``next_deadline`` is the single absolute time (monotonic seconds) at which the
+runtime must feed :class:`~pycarp.core.events.TimerExpired`; ``None`` means no timer.
+
+Network input never raises: it becomes a :class:`PacketDropped` action and a counter. Local
+misuse (time going backwards) raises :class:`TimeWentBackwards`.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from pycarp.core import events as ev
+from pycarp.core import wire
+from pycarp.core.actions import (
+    Action,
+    Announce,
+    ClaimAddresses,
+    Hook,
+    PacketDropped,
+    ReleaseAddresses,
+    RunHook,
+    SendAdvertisement,
+    State,
+    StateChanged,
+)
+from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.election import Verdict, judge
+from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
+from pycarp.core.stats import DropReason, DropStats
+from pycarp.core.table import TRANSITIONS, Input, Step
+from pycarp.core.timing import (
+    BOW_OUT_ADVBASE,
+    BOW_OUT_ADVSKEW,
+    advertisement_interval,
+    master_down_interval,
+    wire_advskew,
+)
+
+WIRE_TTL = 255
+ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
+
+
+class RandomSource(typing.Protocol):
+    """Where fresh counters come from (``random.SystemRandom()`` live, seeded in tests)."""
+
+    def getrandbits(self, k: int, /) -> int: ...
+
+
+class TimeWentBackwards(RuntimeError):
+    """``now`` was smaller than a previous ``now``: the caller is not using a monotonic clock."""
+
+
+_VERDICT_INPUT = {
+    Verdict.FASTER: Input.ADV_FASTER,
+    Verdict.EQUAL_PEER_WINS: Input.ADV_EQUAL_PEER_WINS,
+    Verdict.EQUAL_WE_WIN: Input.ADV_EQUAL_WE_WIN,
+    Verdict.SLOWER: Input.ADV_SLOWER,
+    Verdict.DEPARTING: Input.ADV_DEPARTING,
+}
+
+_SIMPLE_INPUT: dict[type[ev.Event], Input] = {
+    ev.Started: Input.STARTED,
+    ev.TimerExpired: Input.TIMER,
+    ev.DemotionChanged: Input.DEMOTION,
+    ev.SendCompleted: Input.SEND_RESULT,
+    ev.ShutdownRequested: Input.SHUTDOWN,
+}
+
+
+class GroupMachine:
+    """One CARP group (vhid) on one interface."""
+
+    def __init__(self, settings: GroupSettings, rng: RandomSource) -> None:
+        self.settings = settings
+        self.stats = DropStats()
+        self.state = State.INIT
+        self.next_deadline: float | None = None
+        self.last_master: IPAddress | None = None  # source of the last valid advert heard
+        self._rng = rng
+        self._signer = Signer(
+            settings.passphrase, settings.vhid, settings.addresses, settings.signature_mode
+        )
+        self._running = False
+        self._host_demotion = 0
+        self._send_failures = 0
+        self._send_successes = 0
+        self._senderr_demoted = False
+        self._counter: int | None = None  # None until a valid advert has been received
+        self._adverts_as_master = 0
+        self._last_now = float("-inf")
+        self._pending_drop: PacketDropped | None = None
+        self._pending_verdict_reason = ""
+
+    # -- what the runtime and the status view read ------------------------------------------
+
+    @property
+    def demotion(self) -> int:
+        extra = self.settings.senderr_demotion if self._senderr_demoted else 0
+        return self._host_demotion + extra
+
+    @property
+    def advskew_on_wire(self) -> int:
+        return wire_advskew(self.settings.advskew, self.demotion)
+
+    @property
+    def advertisement_interval(self) -> float:
+        return advertisement_interval(self.settings.advbase, self.advskew_on_wire)
+
+    @property
+    def master_down_interval(self) -> float:
+        return master_down_interval(
+            self.settings.advbase, self.advskew_on_wire, self.settings.dead_ratio
+        )
+
+    # -- the one entry point -----------------------------------------------------------------
+
+    def handle(self, event: ev.Event, now: float) -> list[Action]:
+        if now < self._last_now:
+            raise TimeWentBackwards(f"now={now} after now={self._last_now}")
+        self._last_now = now
+        inp = self._input_for(event, now)
+        if inp is None:  # a timer wake-up before the deadline: nothing is due yet
+            return []
+        step = TRANSITIONS[(self.state, inp)]
+        return self._run(step, inp, event, now)
+
+    def _input_for(self, event: ev.Event, now: float) -> Input | None:
+        match event:
+            case ev.PacketReceived():
+                return self._classify_packet(event)
+            case ev.LinkChanged(up=up):
+                return Input.LINK_UP if up else Input.LINK_DOWN
+            case ev.AdminForced(state=forced):
+                return Input.FORCE_MASTER if forced is ev.ForcedState.MASTER else Input.FORCE_BACKUP
+            case ev.TimerExpired():
+                if self.next_deadline is None or now < self.next_deadline:
+                    return None
+                return Input.TIMER
+            case _:
+                return _SIMPLE_INPUT[type(event)]
+
+    def _classify_packet(self, packet: ev.PacketReceived) -> Input:
+        """Validate cheapest-first, as FreeBSD does; remember the drop or the verdict."""
+        self._pending_drop = None
+        try:
+            if self.settings.multicast and packet.ttl != WIRE_TTL:
+                raise wire.DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
+            adv = wire.decode(packet.payload)
+            if adv.vhid != self.settings.vhid:
+                raise wire.DecodeError(
+                    DropReason.BAD_VHID, f"vhid {adv.vhid}, this group is {self.settings.vhid}"
+                )
+            if packet.source == self.settings.source:
+                raise wire.DecodeError(DropReason.OWN_PACKET, "our own advertisement")
+            if not self._signer.verify(adv.counter_bytes, adv.digest):
+                hint = self._signer.explain_mismatch(adv.counter_bytes, adv.digest)
+                raise wire.DecodeError(
+                    DropReason.BAD_AUTH,
+                    hint or "digest does not verify: passphrase or address set differ",
+                )
+        except wire.DecodeError as error:
+            self.stats.count(error.reason)
+            self._pending_drop = PacketDropped(
+                reason=error.reason, detail=f"from {packet.source}: {error.detail}"
+            )
+            return Input.PACKET_INVALID
+        # No replay check: FreeBSD and ucarp have none, and ucarp peers send random counters.
+        self._counter = adv.counter
+        self.last_master = packet.source
+        verdict = judge(
+            our_advbase=self.settings.advbase,
+            our_advskew=self.advskew_on_wire,
+            peer_advbase=adv.advbase,
+            peer_advskew=adv.advskew,
+            dead_ratio=self.settings.dead_ratio,
+            our_address=self.settings.source,
+            peer_address=packet.source,
+        )
+        self._pending_verdict_reason = (
+            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}) is "
+            f"{verdict.value.replace('_', ' ')}"
+        )
+        return _VERDICT_INPUT[verdict]
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _run(self, step: Step, inp: Input, event: ev.Event, now: float) -> list[Action]:
+        match step:
+            case Step.IGNORE:
+                return []
+            case Step.DROP:
+                assert self._pending_drop is not None
+                return [self._pending_drop]
+            case Step.UPDATE_DEMOTION:
+                assert isinstance(event, ev.DemotionChanged)
+                self._host_demotion = event.demotion
+                return []
+            case Step.COUNT_SEND_RESULT:
+                assert isinstance(event, ev.SendCompleted)
+                self._count_send_result(event.ok)
+                return []
+            case Step.START:
+                assert isinstance(event, ev.Started)
+                return self._start(event.link_up, now)
+            case Step.JOIN:
+                return self._enter_backup(now, "carrier up") if self._running else []
+            case Step.RESTART_MASTER_DOWN:
+                self.next_deadline = now + self.master_down_interval
+                return []
+            case Step.PREEMPT_OR_RESTART:
+                if self.settings.preempt:
+                    return self._become_master(now, f"preempting: {self._pending_verdict_reason}")
+                self.next_deadline = now + self.master_down_interval
+                return []
+            case Step.BECOME_MASTER:
+                return self._become_master(now, _master_reason(inp, self._pending_verdict_reason))
+            case Step.ADVERTISE:
+                return self._advertise(now)
+            case Step.STEP_DOWN:
+                reason = (
+                    "forced to backup"
+                    if inp is Input.FORCE_BACKUP
+                    else f"{self._pending_verdict_reason}"
+                )
+                return self._step_down(now, reason)
+            case Step.LINK_LOST:
+                return self._leave(State.INIT, "carrier lost", bow_out=False)
+            case Step.STOP:
+                self._running = False
+                return self._leave(State.INIT, "shutting down", bow_out=True)
+
+    def _count_send_result(self, ok: bool) -> None:
+        if ok:
+            self._send_failures = 0
+            self._send_successes += 1
+            if self._send_successes >= SEND_ERRORS_TO_DEMOTE:
+                self._senderr_demoted = False
+        else:
+            self._send_successes = 0
+            self._send_failures += 1
+            if self._send_failures >= SEND_ERRORS_TO_DEMOTE:
+                self._senderr_demoted = True
+
+    def _change(self, new: State, reason: str) -> StateChanged:
+        old, self.state = self.state, new
+        return StateChanged(old=old, new=new, reason=reason)
+
+    def _start(self, link_up: bool, now: float) -> list[Action]:
+        self._running = True
+        # Stale addresses left by a crash are removed whatever happens next; ucarp runs its
+        # down script at start-up unless --neutral.
+        actions: list[Action] = [ReleaseAddresses()]
+        if not self.settings.neutral:
+            actions.append(RunHook(hook=Hook.DOWN))
+        if link_up:
+            actions[:0] = self._enter_backup(now, "started")
+        return actions
+
+    def _enter_backup(self, now: float, reason: str) -> list[Action]:
+        self.next_deadline = now + self.master_down_interval
+        return [self._change(State.BACKUP, reason)]
+
+    def _become_master(self, now: float, reason: str) -> list[Action]:
+        self._adverts_as_master = 0
+        return [
+            self._change(State.MASTER, reason),
+            ClaimAddresses(),
+            *self._advertise(now),
+            Announce(),
+            RunHook(hook=Hook.UP),
+        ]
+
+    def _advertise(self, now: float, *, bow_out: bool = False) -> list[Action]:
+        if self._counter is None:
+            counter = self._rng.getrandbits(64)
+        else:
+            counter = self._counter = (self._counter + 1) % 2**64
+        advbase = BOW_OUT_ADVBASE if bow_out else self.settings.advbase
+        advskew = BOW_OUT_ADVSKEW if bow_out else self.advskew_on_wire
+        adv = wire.Advertisement(
+            vhid=self.settings.vhid,
+            advbase=advbase,
+            advskew=advskew,
+            counter=counter,
+            digest=self._signer.sign(counter.to_bytes(8, "big")),
+        )
+        actions: list[Action] = [
+            SendAdvertisement(
+                payload=wire.encode(adv),
+                advbase=advbase,
+                advskew=advskew,
+                counter=counter,
+                bow_out=bow_out,
+            )
+        ]
+        if not bow_out:
+            self.next_deadline = now + self.advertisement_interval
+            self._adverts_as_master += 1
+            if self._adverts_as_master == ANNOUNCE_REPEAT_AFTER + 1:
+                actions.append(Announce(repeat=1))
+        return actions
+
+    def _step_down(self, now: float, reason: str) -> list[Action]:
+        return [
+            *self._enter_backup(now, reason),
+            ReleaseAddresses(),
+            RunHook(hook=Hook.DOWN),
+        ]
+
+    def _leave(self, new: State, reason: str, *, bow_out: bool) -> list[Action]:
+        was_master = self.state is State.MASTER
+        actions: list[Action] = []
+        if was_master and bow_out:
+            actions += self._advertise(0.0, bow_out=True)
+        self.next_deadline = None
+        if self.state is not new:
+            actions.insert(0, self._change(new, reason))
+        if was_master:
+            actions += [ReleaseAddresses(), RunHook(hook=Hook.DOWN)]
+        return actions
+
+
+def _master_reason(inp: Input, verdict_reason: str) -> str:
+    if inp is Input.TIMER:
+        return "master-down timer expired"
+    if inp is Input.FORCE_MASTER:
+        return "forced to master"
+    return f"master will time out: {verdict_reason}"

@@ -1,0 +1,117 @@
+"""The per-vhid transition table, as data: every (state, input) pair, "ignore" included.
+
+Keeping it as a dict lets a test enumerate every pair, lets ``pycarp`` print it, and makes the
+behaviour reviewable in one screen instead of scattered across ``if`` statements. The
+:class:`~pycarp.core.machine.GroupMachine` maps each event to an :class:`Input` and then runs
+the :class:`Step` the table names.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from pycarp.core.actions import State
+
+
+class Input(enum.Enum):
+    STARTED = "started"
+    TIMER = "timer"
+    LINK_UP = "link_up"
+    LINK_DOWN = "link_down"
+    FORCE_MASTER = "force_master"
+    FORCE_BACKUP = "force_backup"
+    SHUTDOWN = "shutdown"
+    DEMOTION = "demotion"  # host-wide demotion changed, or our send-error demotion did
+    SEND_RESULT = "send_result"
+    PACKET_INVALID = "packet_invalid"  # failed validation (TTL, checksum, digest, ...)
+    ADV_FASTER = "adv_faster"  # valid advert, peer advertises strictly more often
+    ADV_EQUAL_PEER_WINS = "adv_equal_peer_wins"
+    ADV_EQUAL_WE_WIN = "adv_equal_we_win"
+    ADV_SLOWER = "adv_slower"
+    ADV_DEPARTING = "adv_departing"  # peer's interval exceeds our master-down: bow-out
+
+
+class Step(enum.Enum):
+    IGNORE = "ignore"
+    DROP = "drop"  # count and report the invalid packet, nothing else
+    UPDATE_DEMOTION = "update_demotion"  # takes effect at the next advert / timer re-arm
+    COUNT_SEND_RESULT = "count_send_result"
+    START = "start"  # INIT -> BACKUP (or wait for carrier); release stale addresses
+    JOIN = "join"  # carrier back: INIT -> BACKUP if the daemon started us
+    RESTART_MASTER_DOWN = "restart_master_down"
+    PREEMPT_OR_RESTART = "preempt_or_restart"  # master now if preempt is on, else wait
+    BECOME_MASTER = "become_master"
+    ADVERTISE = "advertise"
+    STEP_DOWN = "step_down"  # MASTER -> BACKUP
+    LINK_LOST = "link_lost"  # -> INIT
+    STOP = "stop"  # -> INIT for good; a master bows out first
+
+
+_ANY_STATE_ROWS: dict[Input, Step] = {
+    Input.DEMOTION: Step.UPDATE_DEMOTION,
+    Input.SEND_RESULT: Step.COUNT_SEND_RESULT,
+    Input.PACKET_INVALID: Step.DROP,
+}
+
+_ROWS: dict[State, dict[Input, Step]] = {
+    State.INIT: {
+        Input.STARTED: Step.START,
+        Input.TIMER: Step.IGNORE,
+        Input.LINK_UP: Step.JOIN,
+        Input.LINK_DOWN: Step.IGNORE,
+        Input.FORCE_MASTER: Step.IGNORE,  # no carrier (or stopped): cannot serve the addresses
+        Input.FORCE_BACKUP: Step.IGNORE,
+        Input.SHUTDOWN: Step.STOP,
+        Input.ADV_FASTER: Step.IGNORE,
+        Input.ADV_EQUAL_PEER_WINS: Step.IGNORE,
+        Input.ADV_EQUAL_WE_WIN: Step.IGNORE,
+        Input.ADV_SLOWER: Step.IGNORE,
+        Input.ADV_DEPARTING: Step.IGNORE,
+    },
+    State.BACKUP: {
+        Input.STARTED: Step.IGNORE,
+        Input.TIMER: Step.BECOME_MASTER,  # master-down timer fired
+        Input.LINK_UP: Step.IGNORE,
+        Input.LINK_DOWN: Step.LINK_LOST,
+        Input.FORCE_MASTER: Step.BECOME_MASTER,
+        Input.FORCE_BACKUP: Step.RESTART_MASTER_DOWN,
+        Input.SHUTDOWN: Step.STOP,
+        Input.ADV_FASTER: Step.RESTART_MASTER_DOWN,
+        Input.ADV_EQUAL_PEER_WINS: Step.RESTART_MASTER_DOWN,
+        Input.ADV_EQUAL_WE_WIN: Step.RESTART_MASTER_DOWN,  # equal is never "strictly better"
+        Input.ADV_SLOWER: Step.PREEMPT_OR_RESTART,
+        Input.ADV_DEPARTING: Step.BECOME_MASTER,
+    },
+    State.MASTER: {
+        Input.STARTED: Step.IGNORE,
+        Input.TIMER: Step.ADVERTISE,
+        Input.LINK_UP: Step.IGNORE,
+        Input.LINK_DOWN: Step.LINK_LOST,
+        Input.FORCE_MASTER: Step.IGNORE,
+        Input.FORCE_BACKUP: Step.STEP_DOWN,
+        Input.SHUTDOWN: Step.STOP,
+        Input.ADV_FASTER: Step.STEP_DOWN,
+        Input.ADV_EQUAL_PEER_WINS: Step.STEP_DOWN,
+        Input.ADV_EQUAL_WE_WIN: Step.IGNORE,
+        Input.ADV_SLOWER: Step.IGNORE,
+        Input.ADV_DEPARTING: Step.IGNORE,
+    },
+}
+
+TRANSITIONS: dict[tuple[State, Input], Step] = {
+    (state, inp): step
+    for state, row in _ROWS.items()
+    for inp, step in (row | _ANY_STATE_ROWS).items()
+}
+
+
+def render() -> str:
+    """The table as aligned text (``pycarp table``), one row per input."""
+    states = list(State)
+    width = max(len(i.value) for i in Input) + 2
+    col = max(len(s.value) for s in Step) + 2
+    lines = ["input".ljust(width) + "".join(s.value.ljust(col) for s in states)]
+    for inp in Input:
+        cells = "".join(TRANSITIONS[(s, inp)].value.ljust(col) for s in states)
+        lines.append(inp.value.ljust(width) + cells)
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,81 @@
+"""The contracts between the runtime and the operating system.
+
+Each is small on purpose: the runtime's tests use in-memory fakes of exactly these, and the
+Linux implementations live beside this file (``rawsock``, ``netlink``, ``announce``).
+Blocking calls (netlink, ARP) are run by the runtime in a worker thread, off the timing path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import typing
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedPacket:
+    """A protocol-112 packet as the core needs it: payload after the IP header, plus metadata."""
+
+    payload: bytes
+    source: IPAddress
+    destination: IPAddress
+    ttl: int
+    interface: str
+
+
+class AdvertSocket(typing.Protocol):
+    """A non-blocking raw IP socket for protocol 112 on one interface and one address family.
+
+    Sends to the CARP multicast group (224.0.0.18 / ff02::12) with TTL/hop limit 255 from the
+    configured source, or to ``destination`` when given (unicast mode). Multicast loop is off.
+    One socket serves every group of that interface.
+    """
+
+    interface: str
+
+    def fileno(self) -> int: ...
+
+    def send(self, payload: bytes, destination: IPAddress | None = None) -> None:
+        """Send one advert; raises OSError on failure (the runtime counts send errors)."""
+
+    def receive(self) -> ReceivedPacket | None:
+        """One pending packet, or None when nothing is queued (never blocks)."""
+
+    def close(self) -> None: ...
+
+
+class AddressManager(typing.Protocol):
+    """Idempotent address changes on an interface (blocking; run in a worker thread)."""
+
+    def add(self, interface: str, address: IPInterface) -> bool:
+        """Add the address; True if added, False if it was already there."""
+
+    def remove(self, interface: str, address: IPInterface) -> bool:
+        """Remove the address; True if removed, False if it was not there."""
+
+    def addresses(self, interface: str) -> set[IPInterface]: ...
+
+    def carrier(self, interface: str) -> bool:
+        """True when the interface is administratively up and has carrier."""
+
+    def close(self) -> None: ...
+
+
+class LinkWatcher(typing.Protocol):
+    """Carrier changes, read from a file descriptor the event loop watches."""
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> list[tuple[str, bool]]:
+        """Pending (interface, carrier) changes; never blocks."""
+
+    def close(self) -> None: ...
+
+
+class Announcer(typing.Protocol):
+    """Gratuitous ARP (IPv4) / unsolicited neighbour advertisement (IPv6) for taken addresses."""
+
+    def announce(self, interface: str, addresses: typing.Sequence[IPAddress]) -> None: ...
