@@ -45,6 +45,5 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["-h"], ["--help"], []):
         print(_overview())
         return 0 if args else 2
-    module = importlib.import_module(SUBCOMMANDS["run"][0])
-    code = module.main(args)
-    return code
+    run: int = importlib.import_module(SUBCOMMANDS["run"][0]).main(args)
+    return run

@@ -39,7 +39,7 @@ def normalise_key(passphrase: bytes) -> bytes:
 
 
 def _plain(address: IPAddress) -> IPAddress:
-    """IPv6 link-local addresses are hashed without their scope (``fe80::1%eth0`` -> ``fe80::1``)."""
+    """IPv6 link-local addresses are hashed without their scope (``fe80::1%eth0``: ``fe80::1``)."""
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return ipaddress.IPv6Address(address.packed)
     return address

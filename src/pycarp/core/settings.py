@@ -76,6 +76,6 @@ class GroupSettings:
 
     def __repr__(self) -> str:  # never show the passphrase, even in a traceback
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        shown["passphrase"] = "<hidden>"
+        shown["passphrase"] = "<hidden>"  # noqa: S105 - a placeholder, not a secret
         inner = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         return f"GroupSettings({inner})"

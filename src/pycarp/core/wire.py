@@ -85,7 +85,8 @@ def internet_checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    checksum: int = ~total & 0xFFFF
+    return checksum
 
 
 def encode(adv: Advertisement) -> bytes:
