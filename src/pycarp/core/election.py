@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 
-from pycarp.core.timing import advertisement_interval
+from pycarp.core.timing import advertisement_interval, master_down_interval
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -49,12 +49,15 @@ def judge(
 ) -> Verdict:
     """Classify a peer's advert. ``our_advskew`` is what we would send (demotion included).
 
-    DEPARTING follows FreeBSD: a master whose interval exceeds ``dead_ratio * our advbase`` is
-    bound to time out anyway (the bow-out advert uses advbase 255), so waiting is pointless.
+    DEPARTING follows FreeBSD and ucarp: a master whose interval exceeds our master-down interval
+    (``dead_ratio * advbase + advskew/256``: both keep the skew part in that comparison) is bound
+    to time out anyway (the bow-out advert uses advbase 255), so waiting is pointless. Since our
+    master-down interval is never shorter than our own interval, DEPARTING implies "slower":
+    with ``dead_ratio`` 1 an equal peer is still EQUAL, not DEPARTING.
     """
     ours = advertisement_interval(our_advbase, our_advskew)
     theirs = advertisement_interval(peer_advbase, peer_advskew)
-    if theirs > dead_ratio * our_advbase:
+    if theirs > master_down_interval(our_advbase, our_advskew, dead_ratio):
         return Verdict.DEPARTING
     if theirs < ours:
         return Verdict.FASTER

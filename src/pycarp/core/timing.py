@@ -14,14 +14,15 @@ BOW_OUT_ADVSKEW = 255
 
 
 def wire_advskew(advskew: int, demotion: int) -> int:
-    """The advskew put on the wire: configured + demotion, clamped to 0..240 (``DEMOTE_ADVSKEW``).
+    """The advskew put on the wire: configured + demotion, clamped (FreeBSD ``DEMOTE_ADVSKEW``).
 
-    With no demotion the configured value is sent unchanged (ucarp and the kernels agree there);
-    the cap only applies once demotion is added.
+    FreeBSD clamps to 0..240 always. pycarp sends a configured value unchanged when there is
+    no demotion (as ucarp does, so 241..254 still mean what the operator wrote), and keeps the
+    clamp monotonic: a demotion can raise the sent value up to 240 but never lower a configured
+    241..254 to 240, which would make a demoted group look *better* than before.
     """
-    if demotion == 0:
-        return advskew
-    return max(0, min(advskew + demotion, MAX_WIRE_ADVSKEW))
+    ceiling = max(advskew, MAX_WIRE_ADVSKEW)
+    return max(0, min(advskew + demotion, ceiling))
 
 
 def advertisement_interval(advbase: int, advskew: int) -> float:

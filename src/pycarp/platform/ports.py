@@ -79,3 +79,17 @@ class Announcer(typing.Protocol):
     """Gratuitous ARP (IPv4) / unsolicited neighbour advertisement (IPv6) for taken addresses."""
 
     def announce(self, interface: str, addresses: typing.Sequence[IPAddress]) -> None: ...
+
+
+class SocketFactory(typing.Protocol):
+    def __call__(self, interface: str, source: IPAddress) -> AdvertSocket: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Platform:
+    """Everything the runtime needs from the operating system, in one injectable bundle."""
+
+    open_socket: SocketFactory
+    addresses: AddressManager
+    announcer: Announcer
+    open_link_watcher: typing.Callable[[], LinkWatcher] | None = None

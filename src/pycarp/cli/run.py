@@ -1,0 +1,78 @@
+"""``pycarp [ucarp options]`` / ``pycarp run``: the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from pycarp.cli.logs import configure_logging
+from pycarp.config.flags import build_parser, config_from_args
+from pycarp.config.model import ConfigError, DaemonConfig
+
+log = logging.getLogger("pycarp")
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as error:
+        print(f"pycarp: error: {error}", file=sys.stderr)
+        return 2
+    facility = config.facility or ("daemon" if config.daemonize else None)
+    configure_logging(debug=config.debug, facility=facility)
+    if args.passphrase is not None:
+        log.warning("--pass shows the passphrase in `ps` to every user: prefer --passfile")
+    if os.geteuid() != 0:
+        print("pycarp: error: needs root (raw sockets and address changes)", file=sys.stderr)
+        return 2
+    if config.daemonize:
+        _daemonize()
+    return asyncio.run(_run(config))
+
+
+async def _run(config: DaemonConfig) -> int:
+    from pycarp.platform.linux import linux_platform
+    from pycarp.runtime.daemon import Daemon
+
+    reload = None
+    if config.config_path is not None:
+        from pycarp.config.toml import load_config
+
+        path = config.config_path
+
+        def reload() -> DaemonConfig:
+            return load_config(path)
+
+    try:
+        platform = linux_platform()
+    except OSError as error:
+        log.error("cannot open netlink: %s", error)
+        return 1
+    daemon = Daemon(config, platform, reload=reload)
+    try:
+        return await daemon.run()
+    except ExceptionGroup as group:
+        # An OS refusal (no such interface, address in use, ...) is an operator problem: one
+        # line each, no traceback. Anything else is a bug and keeps its traceback.
+        if not all(isinstance(e, OSError) for e in group.exceptions):
+            raise
+        for error in group.exceptions:
+            log.error("fatal: %s", error)
+        return 1
+
+
+def _daemonize() -> None:
+    """Classic double fork, as ucarp -B: detach from the terminal, keep running in /."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)

@@ -1,0 +1,244 @@
+"""ucarp 1.5.2's command line, option for option, plus pycarp's extensions.
+
+Every ucarp flag keeps its long and short form and its meaning, so an existing ucarp command line
+runs unchanged. Extensions: ``--addr`` may repeat and take ``/prefix``; ``--signature-mode``,
+``--address-mode``, ``--notify``, ``--peer``, ``--script-timeout`` and ``--config`` (a TOML file
+describing many groups on many interfaces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import pathlib
+
+from pycarp.config.build import PASS_ENV, RawGroup, build_group
+from pycarp.config.model import (
+    CARP_GROUP_V4,
+    DEFAULT_SCRIPT_TIMEOUT,
+    ConfigError,
+    DaemonConfig,
+    parse_ip,
+)
+
+SYSLOG_FACILITIES = [
+    "auth",
+    "authpriv",
+    "cron",
+    "daemon",
+    "ftp",
+    "kern",
+    "lpr",
+    "mail",
+    "news",
+    "syslog",
+    "user",
+    "uucp",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+]
+
+FLAG_NAMES = {
+    "interface": "--interface",
+    "source": "--srcip",
+    "vhid": "--vhid",
+    "passphrase": "--pass",
+    "passfile": "--passfile",
+    "pass_env": PASS_ENV,
+    "addresses": "--addr",
+    "advbase": "--advbase",
+    "advskew": "--advskew",
+    "dead_ratio": "--deadratio",
+    "signature_mode": "--signature-mode",
+    "address_mode": "--address-mode",
+    "upscript": "--upscript",
+    "downscript": "--downscript",
+    "notify": "--notify",
+    "destination": "--peer",
+    "script_timeout": "--script-timeout",
+}
+
+_EPILOG = f"""\
+The passphrase: prefer --passfile FILE (first line of FILE) or the {PASS_ENV} environment
+variable; --pass works as in ucarp but shows in `ps` to every user on the host.
+
+Addresses: by default (--address-mode auto) pycarp adds and removes the --addr addresses itself,
+unless an --upscript/--downscript is given: then, exactly as under ucarp, the scripts do it.
+Scripts are called as `SCRIPT <interface> <address> [xparam]` (once per address), without a
+shell, with PYCARP_VHID, PYCARP_INTERFACE, PYCARP_ADDRESSES, PYCARP_OLD_STATE, PYCARP_NEW_STATE
+and PYCARP_REASON in their environment.
+
+Signals: TERM/INT bow out (a backup takes over within one interval), release the addresses and
+exit 0; HUP re-reads --config; USR1 logs the status of every group.
+
+example (two hosts sharing 198.51.100.100):
+  pycarp -i eth0 -s 198.51.100.1 -v 1 -o /etc/pycarp.pass -a 198.51.100.100/24
+  pycarp -i eth0 -s 198.51.100.2 -v 1 -o /etc/pycarp.pass -a 198.51.100.100/24 -k 100
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pycarp",
+        description="Run CARP groups: share IP addresses between hosts, fail over in seconds. "
+        "Accepts every ucarp 1.5.2 option with the same meaning.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("ucarp options")
+    g.add_argument("-i", "--interface", metavar="IF", help="interface to run on")
+    g.add_argument("-s", "--srcip", metavar="IP", help="this host's own (real) address on IF")
+    g.add_argument("-m", "--mcast", metavar="IP", help=f"multicast group (default {CARP_GROUP_V4})")
+    g.add_argument("-v", "--vhid", metavar="ID", help="virtual host id, 1-255")
+    g.add_argument("-p", "--pass", dest="passphrase", metavar="PASS", help="passphrase (see below)")
+    g.add_argument("-o", "--passfile", metavar="FILE", help="read the passphrase from FILE")
+    g.add_argument("-P", "--preempt", action="store_true", help="take over from slower masters")
+    g.add_argument(
+        "-n", "--neutral", action="store_true", help="do not run the down script at start-up"
+    )
+    g.add_argument(
+        "-a",
+        "--addr",
+        dest="addresses",
+        action="append",
+        default=[],
+        metavar="IP[/LEN]",
+        help="virtual address (repeatable; default prefix /32 or /128)",
+    )
+    g.add_argument("-b", "--advbase", default="1", metavar="SECS", help="advert interval, 1-255")
+    g.add_argument("-k", "--advskew", default="0", metavar="SKEW", help="skew in 1/256 s, 0-254")
+    g.add_argument("-u", "--upscript", metavar="FILE", help="run when becoming master")
+    g.add_argument("-d", "--downscript", metavar="FILE", help="run when becoming backup")
+    g.add_argument(
+        "-r", "--deadratio", default="3", metavar="N", help="adverts missed before takeover (3)"
+    )
+    g.add_argument("-D", "--debug", action="store_true", help="debug logging")
+    g.add_argument("-z", "--shutdown", action="store_true", help="run the down script on exit too")
+    g.add_argument("-B", "--daemonize", action="store_true", help="run in the background")
+    g.add_argument("-S", "--ignoreifstate", action="store_true", help="ignore carrier loss on IF")
+    g.add_argument(
+        "-M", "--nomcast", action="store_true", help="broadcast adverts instead of multicast"
+    )
+    g.add_argument("-f", "--facility", metavar="NAME", help="log to syslog with this facility")
+    g.add_argument("-x", "--xparam", metavar="VALUE", help="extra argument for the scripts")
+    e = p.add_argument_group("pycarp extensions")
+    e.add_argument(
+        "--signature-mode",
+        default="kernel",
+        metavar="MODE",
+        help="kernel (all addresses, FreeBSD/OpenBSD) or ucarp (first --addr only); "
+        "identical for a single IPv4 address",
+    )
+    e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
+    e.add_argument(
+        "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
+    )
+    e.add_argument("--peer", metavar="IP", help="unicast adverts to this peer (no multicast)")
+    e.add_argument(
+        "--script-timeout",
+        default=str(DEFAULT_SCRIPT_TIMEOUT),
+        metavar="SECS",
+        help=f"kill a hook still running after this long ({DEFAULT_SCRIPT_TIMEOUT:g})",
+    )
+    e.add_argument(
+        "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
+    )
+    e.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    return p
+
+
+_GROUP_FLAGS = [
+    "interface",
+    "srcip",
+    "mcast",
+    "vhid",
+    "passphrase",
+    "passfile",
+    "preempt",
+    "neutral",
+    "addresses",
+    "upscript",
+    "downscript",
+    "shutdown",
+    "ignoreifstate",
+    "nomcast",
+    "xparam",
+    "notify",
+    "peer",
+]
+
+
+def config_from_args(args: argparse.Namespace) -> DaemonConfig:
+    """Build the daemon configuration from parsed flags (or from --config)."""
+    facility = _facility(args.facility)
+    if args.config is not None:
+        used = [f for f in _GROUP_FLAGS if getattr(args, f) not in (None, False, [])]
+        if used:
+            raise ConfigError(
+                "--config", args.config, f"not together with group options ({', '.join(used)})"
+            )
+        from pycarp.config.toml import load_config
+
+        loaded = load_config(pathlib.Path(args.config))
+        return DaemonConfig(
+            groups=loaded.groups,
+            debug=args.debug or loaded.debug,
+            facility=facility or loaded.facility,
+            daemonize=args.daemonize,
+            config_path=loaded.config_path,
+        )
+    raw = RawGroup(
+        interface=args.interface,
+        source=args.srcip,
+        vhid=args.vhid,
+        passphrase=args.passphrase,
+        passfile=args.passfile,
+        addresses=args.addresses,
+        advbase=args.advbase,
+        advskew=args.advskew,
+        dead_ratio=args.deadratio,
+        preempt=args.preempt,
+        neutral=args.neutral,
+        signature_mode=args.signature_mode,
+        address_mode=args.address_mode,
+        upscript=args.upscript,
+        downscript=args.downscript,
+        xparam=args.xparam,
+        notify=args.notify,
+        shutdown_script=args.shutdown,
+        ignore_ifstate=args.ignoreifstate,
+        destination=_destination(args),
+        script_timeout=args.script_timeout,
+    )
+    group = build_group(raw, lambda field: FLAG_NAMES.get(field, f"--{field}"))
+    return DaemonConfig(
+        groups=(group,), debug=args.debug, facility=facility, daemonize=args.daemonize
+    )
+
+
+def _destination(args: argparse.Namespace) -> str | None:
+    chosen = [f for f in ("mcast", "peer", "nomcast") if getattr(args, f)]
+    if len(chosen) > 1:
+        raise ConfigError(f"--{chosen[1]}", "given", f"only one of --{' / --'.join(chosen)}")
+    if args.peer:
+        return str(args.peer)
+    if args.nomcast:
+        return "255.255.255.255"
+    if args.mcast:
+        group = parse_ip("--mcast", args.mcast)
+        if not isinstance(group, ipaddress.IPv4Address) or not group.is_multicast:
+            raise ConfigError("--mcast", args.mcast, "an IPv4 multicast address")
+        return str(group)
+    return None
+
+
+def _facility(name: str | None) -> str | None:
+    if name is not None and name not in SYSLOG_FACILITIES:
+        raise ConfigError("--facility", name, "one of " + ", ".join(SYSLOG_FACILITIES))
+    return name

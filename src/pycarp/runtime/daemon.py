@@ -1,0 +1,307 @@
+"""The daemon: many groups on many interfaces in one process, one asyncio TaskGroup.
+
+It opens one advert socket per interface (shared by every group there) and routes received
+packets by vhid, watches carrier (carrier loss sends the interface's groups to INIT and demotes
+every other group, as FreeBSD's ``ifdown_demotion_factor`` does), handles signals (TERM/INT bow
+out and exit, HUP reloads ``--config``, USR1 logs a status dump) and drains the effect queues
+before it exits so no address is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Callable
+
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.core import events as ev
+from pycarp.core import wire
+from pycarp.core.actions import Hook, State
+from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR
+from pycarp.core.stats import DropReason, DropStats
+from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
+from pycarp.runtime.driver import GroupDriver, StateListener
+
+log = logging.getLogger("pycarp")
+
+SHUTDOWN_DRAIN_TIMEOUT = 10.0  # seconds to finish address removal and down scripts on exit
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        platform: Platform,
+        *,
+        rng: random.Random | None = None,
+        on_state: StateListener | None = None,
+        reload: Callable[[], DaemonConfig] | None = None,
+    ) -> None:
+        self.config = config
+        self.platform = platform
+        self.drivers: dict[tuple[str, int], GroupDriver] = {}
+        self.interface_drops: dict[str, DropStats] = {}
+        self._rng = rng or random.SystemRandom()
+        self._on_state = on_state
+        self._reload = reload
+        self._sockets: dict[str, AdvertSocket] = {}
+        self._carrier: dict[str, bool] = {}
+        self._watcher: LinkWatcher | None = None
+        self._stop = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._workers: dict[tuple[str, int], list[asyncio.Task[None]]] = {}
+        self.started = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                self._install_signals(loop)
+                if self.platform.open_link_watcher is not None:
+                    self._watcher = self.platform.open_link_watcher()
+                    loop.add_reader(self._watcher.fileno(), self._on_link_events)
+                for group in self.config.groups:
+                    await self._start_group(group)
+                self.started.set()
+                await self._stop.wait()
+                log.info("shutting down: bowing out of %d group(s)", len(self.drivers))
+                await asyncio.gather(*(self._stop_group(key) for key in list(self.drivers)))
+        finally:
+            self._remove_signals(loop)
+            if self._watcher is not None:
+                loop.remove_reader(self._watcher.fileno())
+                self._watcher.close()
+            for sock in self._sockets.values():
+                loop.remove_reader(sock.fileno())
+                sock.close()
+            self._sockets.clear()
+        return 0
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGUSR1, self.log_status)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    async def _start_group(self, group: GroupConfig) -> None:
+        assert self._tasks is not None
+        sock = await self._socket_for(group)
+        driver = GroupDriver(
+            group, socket=sock, platform=self.platform, rng=self._rng, on_state=self._on_state
+        )
+        self.drivers[group.key] = driver
+        self._workers[group.key] = [
+            self._tasks.create_task(driver.addresses_queue.run()),
+            self._tasks.create_task(driver.scripts_queue.run()),
+        ]
+        link_up = group.ignore_ifstate or await self._initial_carrier(group.interface)
+        if self.demotion:
+            driver.feed(ev.DemotionChanged(demotion=self.demotion))
+        driver.feed(ev.Started(link_up=link_up))
+        log.info(
+            "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
+            group.name,
+            ", ".join(str(p) for p in group.prefixes),
+            group.settings.advbase,
+            group.settings.advskew,
+            group.settings.signature_mode.value,
+            "native" if group.native_addresses else "script-managed",
+        )
+        if not link_up:
+            log.warning("%s: no carrier on %s: waiting in INIT", group.name, group.interface)
+
+    async def _stop_group(self, key: tuple[str, int]) -> None:
+        driver = self.drivers.pop(key)
+        driver.feed(ev.ShutdownRequested())
+        driver.stop_timer()
+        if driver.config.shutdown_script and not driver.ran_down_hook_last:
+            driver.run_hook(Hook.DOWN)  # ucarp --shutdown: the down script runs on exit
+        for queue in (driver.addresses_queue, driver.scripts_queue):
+            queue.close()
+        workers = self._workers.pop(key)
+        _done, pending = await asyncio.wait(workers, timeout=SHUTDOWN_DRAIN_TIMEOUT)
+        for task in pending:
+            log.error(
+                "%s: effects still running after %gs: abandoned",
+                driver.config.name,
+                SHUTDOWN_DRAIN_TIMEOUT,
+            )
+            task.cancel()
+        if not any(d.config.interface == key[0] for d in self.drivers.values()):
+            sock = self._sockets.pop(key[0], None)
+            if sock is not None:
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+                sock.close()
+
+    async def _socket_for(self, group: GroupConfig) -> AdvertSocket:
+        sock = self._sockets.get(group.interface)
+        if sock is None:
+            source = group.settings.source
+            assert source is not None
+            sock = await asyncio.to_thread(self.platform.open_socket, group.interface, source)
+            self._sockets[group.interface] = sock
+            self.interface_drops[group.interface] = DropStats()
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, sock)
+        return sock
+
+    async def _initial_carrier(self, interface: str) -> bool:
+        if interface not in self._carrier:
+            try:
+                up = await asyncio.to_thread(self.platform.addresses.carrier, interface)
+            except OSError as error:
+                log.error("%s: cannot read link state: %s (assuming up)", interface, error)
+                up = True
+            self._carrier[interface] = up
+        return self._carrier[interface]
+
+    # -- input ------------------------------------------------------------------------------
+
+    def _on_readable(self, sock: AdvertSocket) -> None:
+        for _ in range(1000):  # bounded: never starve the timers under a flood
+            try:
+                packet = sock.receive()
+            except OSError as error:
+                log.warning("%s: receive failed: %s", sock.interface, error)
+                return
+            if packet is None:
+                return
+            self._dispatch(packet)
+
+    def _dispatch(self, packet: ReceivedPacket) -> None:
+        vhid = packet.payload[1] if len(packet.payload) > 1 else 0
+        driver = self.drivers.get((packet.interface, vhid))
+        if driver is not None:
+            driver.feed(
+                ev.PacketReceived(payload=packet.payload, source=packet.source, ttl=packet.ttl)
+            )
+            return
+        stats = self.interface_drops.setdefault(packet.interface, DropStats())
+        try:
+            wire.decode(packet.payload)
+        except wire.DecodeError as error:
+            stats.count(error.reason)
+            return
+        stats.count(DropReason.BAD_VHID)
+        log.debug(
+            "%s: advert for vhid %d from %s: no such group here",
+            packet.interface,
+            vhid,
+            packet.source,
+        )
+
+    def _on_link_events(self) -> None:
+        assert self._watcher is not None
+        try:
+            changes = self._watcher.read()
+        except OSError as error:
+            log.warning("link watcher: %s", error)
+            return
+        for interface, up in changes:
+            self.link_changed(interface, up)
+
+    def link_changed(self, interface: str, up: bool) -> None:
+        """Carrier on ``interface`` changed: INIT/BACKUP its groups, re-demote the others."""
+        if self._carrier.get(interface) == up:
+            return
+        self._carrier[interface] = up
+        affected = [
+            d
+            for d in self.drivers.values()
+            if d.config.interface == interface and not d.config.ignore_ifstate
+        ]
+        if not affected:
+            return
+        log.warning("%s: carrier %s", interface, "up" if up else "lost")
+        for driver in affected:
+            driver.feed(ev.LinkChanged(up=up))
+        demotion = self.demotion
+        for driver in self.drivers.values():
+            driver.feed(ev.DemotionChanged(demotion=demotion))
+
+    @property
+    def demotion(self) -> int:
+        """FreeBSD-style host-wide demotion: a factor per CARP interface without carrier."""
+        down = {
+            d.config.interface
+            for d in self.drivers.values()
+            if not d.config.ignore_ifstate and self._carrier.get(d.config.interface) is False
+        }
+        return DEFAULT_DEMOTION_FACTOR * len(down)
+
+    # -- operator ---------------------------------------------------------------------------
+
+    def log_status(self) -> None:
+        for line in self.status_lines():
+            log.info("%s", line)
+
+    def status_lines(self) -> list[str]:
+        lines = []
+        for driver in self.drivers.values():
+            m = driver.machine
+            drops = ", ".join(f"{k}={v}" for k, v in m.stats.as_dict().items() if v) or "none"
+            master = (
+                ""
+                if m.state is State.MASTER or m.last_master is None
+                else (f", master {m.last_master}")
+            )
+            lines.append(
+                f"{driver.config.name}: {m.state.value} (advbase {driver.config.settings.advbase}"
+                f", advskew {m.advskew_on_wire}, demotion {m.demotion}{master}); "
+                f"adverts sent {driver.counters.adverts_sent}, send errors "
+                f"{driver.counters.send_errors}, hooks run {driver.counters.hooks.runs} "
+                f"(failed {driver.counters.hooks.failures}, timed out "
+                f"{driver.counters.hooks.timeouts}); drops: {drops}"
+            )
+        for interface, stats in self.interface_drops.items():
+            if stats.total:
+                drops = ", ".join(f"{k}={v}" for k, v in stats.as_dict().items() if v)
+                lines.append(f"{interface}: packets for no group here: {drops}")
+        return lines
+
+    def reload(self) -> None:
+        if self._reload is None:
+            log.warning("SIGHUP: no --config file to re-read; ignored")
+            return
+        assert self._tasks is not None
+        self._tasks.create_task(self._apply_reload(self._reload))
+
+    async def _apply_reload(self, load: Callable[[], DaemonConfig]) -> None:
+        try:
+            new = await asyncio.to_thread(load)
+        except ConfigError as error:
+            log.error("SIGHUP: configuration not reloaded: %s", error)
+            return
+        wanted = {g.key: g for g in new.groups}
+        current = {key: d.config for key, d in self.drivers.items()}
+        removed = [k for k in current if k not in wanted]
+        changed = [k for k in current if k in wanted and wanted[k] != current[k]]
+        added = [k for k in wanted if k not in current]
+        for key in removed + changed:
+            await self._stop_group(key)
+        for key in changed + added:
+            await self._start_group(wanted[key])
+        self.config = new
+        log.info(
+            "SIGHUP: reloaded: %d added, %d changed, %d removed, %d untouched",
+            len(added),
+            len(changed),
+            len(removed),
+            len(current) - len(removed) - len(changed),
+        )

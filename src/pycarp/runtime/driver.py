@@ -1,0 +1,236 @@
+"""One group's driver: feed events into its core machine, carry out the actions.
+
+The timing path is synchronous and short: ``feed`` runs the core, sends adverts with a
+non-blocking syscall and re-arms the group's single timer to the core's next deadline. Address
+changes, announcements and scripts are handed to the group's two serial queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from pycarp.config.model import GroupConfig
+from pycarp.core import events as ev
+from pycarp.core.actions import (
+    Action,
+    Announce,
+    ClaimAddresses,
+    Hook,
+    PacketDropped,
+    ReleaseAddresses,
+    RunHook,
+    SendAdvertisement,
+    State,
+    StateChanged,
+)
+from pycarp.core.machine import GroupMachine
+from pycarp.core.stats import DropReason
+from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
+from pycarp.runtime.hooks import HookStats, run_script
+from pycarp.runtime.serial import SerialQueue
+
+log = logging.getLogger("pycarp")
+
+StateListener = Callable[[GroupConfig, StateChanged], None]
+
+
+@dataclasses.dataclass(slots=True)
+class GroupCounters:
+    adverts_sent: int = 0
+    send_errors: int = 0
+    address_errors: int = 0
+    hooks: HookStats = dataclasses.field(default_factory=HookStats)
+
+
+class GroupDriver:
+    """Runs one :class:`GroupMachine` under asyncio."""
+
+    def __init__(
+        self,
+        config: GroupConfig,
+        *,
+        socket: AdvertSocket,
+        platform: Platform,
+        rng: random.Random,
+        on_state: StateListener | None = None,
+    ) -> None:
+        self.config = config
+        self.machine = GroupMachine(config.settings, rng)
+        self.counters = GroupCounters()
+        self.addresses_queue = SerialQueue(f"{config.name} addresses")
+        self.scripts_queue = SerialQueue(f"{config.name} scripts")
+        self._socket = socket
+        self._platform = platform
+        self._on_state = on_state
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._dropped_from: set[tuple[DropReason, str]] = set()
+        self._ran_down_hook_last = False
+        self._last_change: StateChanged | None = None
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    def feed(self, event: ev.Event) -> None:
+        """Run one event through the core and carry out what it asks for."""
+        pending: list[ev.Event] = [event]
+        while pending:
+            actions = self.machine.handle(pending.pop(0), self._loop.time())
+            for action in actions:
+                follow_up = self._execute(action)
+                if follow_up is not None:
+                    pending.append(follow_up)
+        self._rearm()
+
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _rearm(self) -> None:
+        self.stop_timer()
+        deadline = self.machine.next_deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self.feed, ev.TimerExpired())
+
+    def _execute(self, action: Action) -> ev.Event | None:
+        match action:
+            case SendAdvertisement():
+                return self._send(action)
+            case StateChanged():
+                self._state_changed(action)
+            case PacketDropped():
+                self._dropped(action)
+            case ClaimAddresses():
+                if self.config.native_addresses:
+                    self.addresses_queue.submit(self._claim)
+            case ReleaseAddresses():
+                if self.config.native_addresses:
+                    self.addresses_queue.submit(self._release)
+            case Announce():
+                # Announce once the addresses exist: after netlink in native mode, after the
+                # up script (which adds them) in scripts mode, as ucarp does.
+                queue = self.addresses_queue if self.config.native_addresses else self.scripts_queue
+                queue.submit(self._announce)
+            case RunHook(hook=hook):
+                self.run_hook(hook)
+        return None
+
+    def _send(self, action: SendAdvertisement) -> ev.Event:
+        try:
+            self._socket.send(action.payload, self.config.destination)
+        except OSError as error:
+            self.counters.send_errors += 1
+            log.warning("%s: advertisement not sent: %s", self.config.name, error)
+            return ev.SendCompleted(ok=False)
+        self.counters.adverts_sent += 1
+        return ev.SendCompleted(ok=True)
+
+    def _state_changed(self, change: StateChanged) -> None:
+        log.info(
+            "%s: %s -> %s (%s)", self.config.name, change.old.value, change.new.value, change.reason
+        )
+        if self.config.notify:
+            argv = [*self.config.notify, self.config.name, change.new.value]
+            env = self._hook_env(change)
+            self.scripts_queue.submit(functools.partial(self._run, argv, env, "notify"))
+        self._last_change = change
+        if self._on_state is not None:
+            self._on_state(self.config, change)
+
+    def _dropped(self, drop: PacketDropped) -> None:
+        # Warn once per (reason, sender) so a misconfigured peer is visible without a flood;
+        # the counters (SIGUSR1, status) carry the totals.
+        key = (drop.reason, drop.detail.split(":", 1)[0])
+        loud = drop.reason in (DropReason.BAD_AUTH, DropReason.BAD_TTL)
+        if loud and key not in self._dropped_from:
+            self._dropped_from.add(key)
+            log.warning(
+                "%s: dropped advert %s (%s)", self.config.name, drop.detail, drop.reason.value
+            )
+        else:
+            log.debug("%s: dropped %s (%s)", self.config.name, drop.detail, drop.reason.value)
+
+    def run_hook(self, hook: Hook) -> None:
+        """Queue the up or down script once per address: ``SCRIPT <if> <address> [xparam]``."""
+        script = self.config.upscript if hook is Hook.UP else self.config.downscript
+        self._ran_down_hook_last = hook is Hook.DOWN
+        if script is None:
+            return
+        extra = [] if self.config.xparam is None else [self.config.xparam]
+        env = self._hook_env(self._last_change)
+        for prefix in self.config.prefixes:
+            argv = [script, self.config.interface, str(prefix.ip), *extra]
+            self.scripts_queue.submit(functools.partial(self._run, argv, env, hook.value))
+
+    @property
+    def ran_down_hook_last(self) -> bool:
+        return self._ran_down_hook_last
+
+    def _hook_env(self, change: StateChanged | None) -> dict[str, str]:
+        env = {
+            "PYCARP_VHID": str(self.config.settings.vhid),
+            "PYCARP_INTERFACE": self.config.interface,
+            "PYCARP_ADDRESSES": " ".join(str(p.ip) for p in self.config.prefixes),
+            "PYCARP_STATE": self.machine.state.value,
+        }
+        if change is not None:
+            env |= {
+                "PYCARP_OLD_STATE": change.old.value,
+                "PYCARP_NEW_STATE": change.new.value,
+                "PYCARP_REASON": change.reason,
+            }
+        return env
+
+    async def _run(self, argv: list[str], env: dict[str, str], kind: str) -> None:
+        await run_script(
+            argv,
+            env=env,
+            time_limit=self.config.script_timeout,
+            label=f"{self.config.name} {kind}",
+            stats=self.counters.hooks,
+        )
+
+    async def _claim(self) -> None:
+        for prefix in self.config.prefixes:
+            await self._address_change("add", prefix)
+
+    async def _release(self) -> None:
+        for prefix in self.config.prefixes:
+            await self._address_change("remove", prefix)
+
+    async def _address_change(self, verb: str, prefix: IPInterface) -> None:
+        manager = self._platform.addresses
+        change = manager.add if verb == "add" else manager.remove
+        started = time.monotonic()
+        try:
+            changed = await asyncio.to_thread(change, self.config.interface, prefix)
+        except OSError as error:
+            self.counters.address_errors += 1
+            log.error("%s: cannot %s %s: %s", self.config.name, verb, prefix, error)
+            return
+        if changed:
+            log.info(
+                "%s: %s %s on %s (%.1f ms)",
+                self.config.name,
+                "added" if verb == "add" else "removed",
+                prefix,
+                self.config.interface,
+                (time.monotonic() - started) * 1000,
+            )
+
+    async def _announce(self) -> None:
+        addresses = [p.ip for p in self.config.prefixes]
+        try:
+            await asyncio.to_thread(
+                self._platform.announcer.announce, self.config.interface, addresses
+            )
+        except OSError as error:
+            log.warning("%s: gratuitous ARP/NA failed: %s", self.config.name, error)
