@@ -60,8 +60,8 @@ async def _run(config: DaemonConfig) -> int:
         # line each, no traceback. Anything else is a bug and keeps its traceback.
         if not all(isinstance(e, OSError) for e in group.exceptions):
             raise
-        for error in group.exceptions:
-            log.error("fatal: %s", error)
+        for failure in group.exceptions:
+            log.error("fatal: %s", failure)
         return 1
 
 
