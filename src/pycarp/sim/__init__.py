@@ -1,0 +1,44 @@
+"""A deterministic segment simulator: many routers, each running the real core, one virtual clock.
+
+Build a :class:`Simulator`, add routers with :func:`group` settings, schedule
+:mod:`~pycarp.sim.faults`, ``run_until`` a time and ask the records. ``pycarp simulate`` runs the
+named scenarios of :mod:`pycarp.sim.scenarios` on top of it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pycarp.core.settings import GroupSettings
+from pycarp.sim.segment import Link
+from pycarp.sim.simulator import SimulationError, Simulator
+
+VIRTUAL_NETWORK = ipaddress.IPv4Network("203.0.113.0/24")  # group addresses: 203.0.113.<vhid>
+DEFAULT_PASSPHRASE = b"pycarp-sim"
+
+
+def group(
+    vhid: int = 1,
+    *,
+    advbase: int = 1,
+    advskew: int = 0,
+    preempt: bool = False,
+    passphrase: bytes = DEFAULT_PASSPHRASE,
+    dead_ratio: int = 3,
+) -> GroupSettings:
+    """Settings for one group as the simulator's routers use them: address 203.0.113.<vhid>.
+
+    The source address is filled in by the router the settings are given to.
+    """
+    return GroupSettings(
+        vhid=vhid,
+        passphrase=passphrase,
+        addresses=(VIRTUAL_NETWORK[vhid],),
+        advbase=advbase,
+        advskew=advskew,
+        preempt=preempt,
+        dead_ratio=dead_ratio,
+    )
+
+
+__all__ = ["Link", "SimulationError", "Simulator", "group"]

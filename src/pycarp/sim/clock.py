@@ -30,7 +30,7 @@ class VirtualClock:
         """Run ``callback`` at virtual time ``when`` (not before anything already due then)."""
         if when < self.now:
             raise TimeWentBackwards(f"cannot schedule at t={when}: it is already t={self.now}")
-        heapq.heappush(self._queue, (when, next(self._sequence), callback))
+        heapq.heappush(self._queue, (float(when), next(self._sequence), callback))
 
     def run_until(self, end: float) -> None:
         """Run everything due at or before ``end``, in order, then leave ``now`` at ``end``.
@@ -39,6 +39,7 @@ class VirtualClock:
         """
         if end < self.now:
             raise TimeWentBackwards(f"cannot run until t={end}: it is already t={self.now}")
+        end = float(end)
         queue = self._queue
         while queue and queue[0][0] <= end:
             when, _, callback = heapq.heappop(queue)

@@ -102,6 +102,7 @@ class FaultRecord:
 
     time: float
     fault: Fault
+    was_master: tuple[int, ...] = ()  # vhids its host was MASTER of just before it
 
 
 @dataclasses.dataclass(slots=True)
@@ -111,6 +112,7 @@ class RouterStats:
     adverts_sent: int = 0
     bow_outs_sent: int = 0
     send_errors: int = 0
+    adverts_lost_outbound: int = 0  # lost on this router's own link, for every receiver
     packets_delivered: int = 0
     packets_lost: int = 0  # on the way to this router (inbound loss)
     state_changes: int = 0
