@@ -1,0 +1,100 @@
+"""Tell the segment who owns a virtual address now: gratuitous ARP and unsolicited NA.
+
+IPv4: a broadcast ARP *request* whose sender and target IP are both the virtual address, sent
+with the interface's own MAC (ucarp does the same; FreeBSD would use the virtual MAC, which we
+do not have in userland). Neighbours that already have an entry for the address update it.
+
+IPv6: a neighbour advertisement to ff02::1 with the Override flag set and a target link-layer
+address option, hop limit 255 (receivers drop anything else, RFC 4861 7.1.2). The kernel fills
+in the ICMPv6 checksum of raw ICMPv6 sockets.
+
+Sockets are opened per call, in the calling thread's network namespace; a call is blocking
+and meant to run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import typing
+
+from pycarp.platform.ports import IPAddress
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARP_HW_ETHER = 1
+ARP_REQUEST = 1
+BROADCAST_MAC = b"\xff" * 6
+ALL_NODES = ipaddress.IPv6Address("ff02::1")
+ICMPV6_NEIGHBOR_ADVERT = 136
+NA_FLAG_OVERRIDE = 0x20000000
+ND_OPT_TARGET_LINKADDR = 2
+ND_HOP_LIMIT = 255
+
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+_ETHERNET = struct.Struct("!6s6sH")
+_NA = struct.Struct("!BBHI16sBB6s")
+
+
+def gratuitous_arp_frame(mac: bytes, address: ipaddress.IPv4Address) -> bytes:
+    """Ethernet broadcast + ARP request "who has A? tell A" from ``mac``."""
+    arp = _ARP.pack(
+        ARP_HW_ETHER, ETH_P_IP, 6, 4, ARP_REQUEST, mac, address.packed, bytes(6), address.packed
+    )
+    return _ETHERNET.pack(BROADCAST_MAC, mac, ETH_P_ARP) + arp
+
+
+def neighbour_advert(mac: bytes, address: ipaddress.IPv6Address) -> bytes:
+    """ICMPv6 NA (checksum left zero for the kernel): Override set, Solicited/Router clear."""
+    return _NA.pack(
+        ICMPV6_NEIGHBOR_ADVERT,
+        0,
+        0,
+        NA_FLAG_OVERRIDE,
+        address.packed,
+        ND_OPT_TARGET_LINKADDR,
+        1,  # option length in units of 8 bytes
+        mac,
+    )
+
+
+class LinuxAnnouncer:
+    """Announcer for Linux: one frame per address, per call."""
+
+    def announce(self, interface: str, addresses: typing.Sequence[IPAddress]) -> None:
+        v4 = [a for a in addresses if isinstance(a, ipaddress.IPv4Address)]
+        v6 = [a for a in addresses if isinstance(a, ipaddress.IPv6Address)]
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as link:
+            # Binding to the interface both scopes the send and tells us its MAC.
+            link.bind((interface, ETH_P_ARP))
+            mac: bytes = link.getsockname()[4][:6]
+            for address in v4:
+                link.send(gratuitous_arp_frame(mac, address))
+        if v6:
+            self._advertise_v6(interface, mac, v6)
+
+    def _advertise_v6(
+        self, interface: str, mac: bytes, addresses: typing.Sequence[ipaddress.IPv6Address]
+    ) -> None:
+        ifindex = socket.if_nametoindex(interface)
+        with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as icmp:
+            icmp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ND_HOP_LIMIT)
+            icmp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            icmp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            destination = (str(ALL_NODES), 0, 0, ifindex)
+            for address in addresses:
+                packet = neighbour_advert(mac, address)
+                # The advert comes from the address it announces, as the kernel's own do; if
+                # that address is not (yet) usable as a source, let the kernel pick one.
+                pinned = [
+                    (
+                        socket.IPPROTO_IPV6,
+                        socket.IPV6_PKTINFO,
+                        address.packed + struct.pack("@I", ifindex),
+                    )
+                ]
+                try:
+                    icmp.sendmsg([packet], pinned, 0, destination)
+                except OSError:
+                    icmp.sendmsg([packet], [], 0, destination)

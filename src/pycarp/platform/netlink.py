@@ -1,0 +1,239 @@
+"""Addresses and link state over rtnetlink: the only module that imports pyroute2.
+
+pyroute2 is used for what it is best at, the message codecs (``ifaddrmsg``, ``ifinfmsg``);
+the sockets are our own. Why not pyroute2's ``IPRoute``: since 0.9 it keeps its socket and an
+asyncio loop per *thread*, cannot be built on a thread whose event loop is running, and with
+``netns=`` forks a child (which may even create the namespace). Our needs are four requests
+and one subscription, so a plain ``AF_NETLINK`` socket per object is simpler and predictable:
+
+* sockets are opened in the network namespace of the thread that constructs the object, and
+  stay there, whichever thread calls later;
+* every request is serialised by a lock and bounded by a timeout, so worker threads can share
+  one manager.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import itertools
+import socket
+import threading
+import typing
+
+from pyroute2.netlink import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTMGRP_LINK,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+from pycarp.platform.ports import IPInterface
+
+_IFF_UP = 0x1
+_IFF_LOWER_UP = 0x10000
+_IFA_F_NODAD = 0x02
+_RECV_SIZE = 1 << 16
+_REQUEST_TIMEOUT = 5.0
+
+Message = typing.Any  # a decoded pyroute2 nlmsg; only read through .get/.get_attr here
+
+
+def _has_carrier(flags: int) -> bool:
+    """Administratively up and the driver reports carrier (what ``ip link`` shows as UP)."""
+    return bool(flags & _IFF_UP) and bool(flags & _IFF_LOWER_UP)
+
+
+class _Channel:
+    """One rtnetlink socket: request/response with sequence numbers, under a lock."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self._sock.bind((0, 0))
+        self._sock.settimeout(_REQUEST_TIMEOUT)
+        self._marshal = MarshalRtnl()
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def request(self, message: Message, message_type: int, flags: int) -> list[Message]:
+        """Send one request; return its replies. Kernel errors become OSError(errno)."""
+        with self._lock:
+            sequence = next(self._sequence) & 0xFFFFFFFF
+            message["header"]["type"] = message_type
+            message["header"]["flags"] = NLM_F_REQUEST | flags
+            message["header"]["sequence_number"] = sequence
+            message.encode()
+            self._sock.send(message.data)
+            replies: list[Message] = []
+            while True:
+                for reply in self._marshal.parse(self._sock.recv(_RECV_SIZE)):
+                    header = reply["header"]
+                    if header["sequence_number"] != sequence:
+                        continue  # a late answer to a request that timed out
+                    if header["type"] == NLMSG_DONE:
+                        return replies
+                    if header["type"] == NLMSG_ERROR:
+                        code = -int(reply.get("error") or 0)
+                        if code:
+                            raise OSError(code, f"netlink: {errno.errorcode.get(code, code)}")
+                        return replies  # the ACK
+                    replies.append(reply)
+                    if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
+                        return replies
+
+    def link(self, interface: str) -> Message:
+        query = ifinfmsg()
+        query["attrs"] = [("IFLA_IFNAME", interface)]
+        replies = self.request(query, RTM_GETLINK, 0)
+        if not replies:
+            raise OSError(errno.ENODEV, f"no interface {interface}")
+        return replies[0]
+
+    def links(self) -> list[Message]:
+        return self.request(ifinfmsg(), RTM_GETLINK, NLM_F_DUMP)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _address_message(index: int, address: IPInterface) -> Message:
+    message = ifaddrmsg()
+    message["index"] = index
+    message["prefixlen"] = address.network.prefixlen
+    ip = str(address.ip)
+    if isinstance(address, ipaddress.IPv4Interface):
+        message["family"] = socket.AF_INET
+        message["attrs"] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)]
+    else:
+        # No DAD: a virtual address must be usable the moment we become master, and a
+        # duplicate during a split brain must not leave it "dadfailed" for good.
+        message["family"] = socket.AF_INET6
+        message["attrs"] = [("IFA_ADDRESS", ip), ("IFA_FLAGS", _IFA_F_NODAD)]
+    return message
+
+
+class NetlinkAddressManager:
+    """AddressManager over rtnetlink. Blocking; safe to share between worker threads."""
+
+    def __init__(self) -> None:
+        self._channel = _Channel()
+
+    def add(self, interface: str, address: IPInterface) -> bool:
+        index = self._channel.link(interface)["index"]
+        message = _address_message(index, address)
+        try:
+            self._channel.request(message, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                return False
+            raise
+        return True
+
+    def remove(self, interface: str, address: IPInterface) -> bool:
+        index = self._channel.link(interface)["index"]
+        try:
+            self._channel.request(_address_message(index, address), RTM_DELADDR, NLM_F_ACK)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+        return True
+
+    def addresses(self, interface: str) -> set[IPInterface]:
+        index = self._channel.link(interface)["index"]
+        found: set[IPInterface] = set()
+        for reply in self._channel.request(ifaddrmsg(), RTM_GETADDR, NLM_F_DUMP):
+            if reply["index"] != index:
+                continue
+            # IPv4: IFA_LOCAL is our address (IFA_ADDRESS is the peer on point-to-point).
+            ip = reply.get_attr("IFA_LOCAL") or reply.get_attr("IFA_ADDRESS")
+            if ip:
+                found.add(ipaddress.ip_interface(f"{ip}/{reply['prefixlen']}"))
+        return found
+
+    def carrier(self, interface: str) -> bool:
+        return _has_carrier(self._channel.link(interface)["flags"])
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class NetlinkLinkWatcher:
+    """LinkWatcher over rtnetlink's link group: reports carrier *changes* only.
+
+    The kernel sends RTM_NEWLINK for many reasons (MTU, statistics, flags); a last-known state
+    per interface, seeded from a dump, turns that stream into real transitions. When the
+    socket overflows (ENOBUFS: events were lost), the state is re-read and the differences
+    are reported, so no transition is ever silently missed.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self._sock.bind((0, RTMGRP_LINK))  # subscribe first, then dump: no gap in between
+        self._sock.setblocking(False)
+        self._marshal = MarshalRtnl()
+        self._lock = threading.Lock()
+        self._channel = _Channel()
+        self._known: dict[str, bool] = {}
+        self._resync()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> list[tuple[str, bool]]:
+        changes: list[tuple[str, bool]] = []
+        with self._lock:
+            while True:
+                try:
+                    data = self._sock.recv(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    return changes
+                except OSError as exc:
+                    if exc.errno != errno.ENOBUFS:
+                        raise
+                    changes += self._resync()
+                    continue
+                for message in self._marshal.parse(data):
+                    change = self._apply(message)
+                    if change is not None:
+                        changes.append(change)
+
+    def _apply(self, message: Message) -> tuple[str, bool] | None:
+        kind = message["header"]["type"]
+        name = message.get_attr("IFLA_IFNAME")
+        if kind not in (RTM_NEWLINK, RTM_DELLINK) or not name:
+            return None
+        carrier = kind == RTM_NEWLINK and _has_carrier(message["flags"])
+        previous = self._known.pop(name, False)  # unknown counts as down
+        if kind == RTM_NEWLINK:
+            self._known[name] = carrier
+        return None if previous == carrier else (name, carrier)
+
+    def _resync(self) -> list[tuple[str, bool]]:
+        current = {
+            link.get_attr("IFLA_IFNAME"): _has_carrier(link["flags"])
+            for link in self._channel.links()
+        }
+        changes = [(name, up) for name, up in current.items() if self._known.get(name, False) != up]
+        changes += [(name, False) for name, up in self._known.items() if up and name not in current]
+        self._known = current
+        return changes
+
+    def close(self) -> None:
+        self._sock.close()
+        self._channel.close()

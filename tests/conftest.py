@@ -1,0 +1,27 @@
+"""Shared fixtures. The one here guards the machine: no test session may leave a lab behind."""
+
+from __future__ import annotations
+
+import os
+import typing
+
+import pytest
+
+from pycarp.lab.lab import Lab
+from pycarp.lab.namespaces import list_namespaces
+from pycarp.lab.naming import owned_prefix
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_lab_namespace_left_behind() -> typing.Iterator[None]:
+    """After the session, no namespace of a lab this process created may remain.
+
+    Leftovers are removed (when root) and reported as an error, never silently tolerated.
+    """
+    yield
+    prefix = owned_prefix()
+    left = [namespace for namespace in list_namespaces() if namespace.startswith(prefix)]
+    if left:
+        if os.geteuid() == 0:
+            Lab.cleanup_stale(prefix, include_live=True)
+        pytest.fail(f"LAB LEAK: this test session left network namespaces behind: {left}")

@@ -1,0 +1,207 @@
+"""The Linux adapters against the real kernel, each host's sockets opened inside its namespace."""
+
+from __future__ import annotations
+
+import ipaddress
+import select
+import time
+import typing
+
+import pytest
+
+from pycarp.lab import Lab
+from pycarp.platform.announce import LinuxAnnouncer
+from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
+from pycarp.platform.ports import AddressManager, AdvertSocket, Announcer, LinkWatcher
+from pycarp.platform.rawsock import CARP_GROUP_V4, CARP_GROUP_V6, open_advert_socket
+
+PAYLOAD = bytes(range(36))
+VIRTUAL_V4 = ipaddress.IPv4Interface("198.51.100.100/24")
+VIRTUAL_V6 = ipaddress.IPv6Interface("2001:db8::100/64")
+WAIT = 2.0  # seconds: generous upper bound for anything on a local bridge
+
+
+class Readable(typing.Protocol):
+    def fileno(self) -> int: ...
+
+
+def wait_readable(source: Readable, timeout: float = WAIT) -> bool:
+    return bool(select.select([source], [], [], timeout)[0])
+
+
+def advert_socket(
+    lab: Lab, node: str, *, v6: bool = False, destination: str | None = None
+) -> AdvertSocket:
+    """The node's advert socket, sending from the node's own address (unicast to a peer)."""
+    source = lab.ipv6(node).ip if v6 else lab.ipv4(node).ip
+    peer = None
+    if destination is not None:
+        peer = lab.ipv6(destination).ip if v6 else lab.ipv4(destination).ip
+    with lab.inside(node):
+        return open_advert_socket(lab.interface, source, destination=peer)
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_advert_reaches_peer_with_ttl_255_source_and_payload(lab: Lab, v6: bool) -> None:
+    sender, receiver = advert_socket(lab, "h1", v6=v6), advert_socket(lab, "h2", v6=v6)
+    try:
+        sender.send(PAYLOAD)
+        assert wait_readable(receiver)
+        packet = receiver.receive()
+        assert packet is not None
+        assert packet.payload == PAYLOAD
+        assert packet.ttl == 255
+        assert packet.source == (lab.ipv6("h1").ip if v6 else lab.ipv4("h1").ip)
+        assert packet.destination == (CARP_GROUP_V6 if v6 else CARP_GROUP_V4)
+        assert packet.interface == "eth0"
+        assert receiver.receive() is None  # exactly one, and receive never blocks
+        # Multicast loop is off: the sender does not hear itself.
+        assert not wait_readable(sender, 0.2)
+        assert sender.receive() is None
+    finally:
+        sender.close()
+        receiver.close()
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_source_is_the_configured_address_not_the_primary(lab: Lab, v6: bool) -> None:
+    """Not bound, yet the source is pinned (per-packet PKTINFO) to what was configured."""
+    secondary = ipaddress.ip_interface("2001:db8::7/64" if v6 else "198.51.100.7/24")
+    lab.exec("h1", ["ip", "addr", "add", str(secondary), "dev", "eth0"], check=True)
+    with lab.inside("h1"):
+        sender = open_advert_socket("eth0", secondary.ip)
+    receiver = advert_socket(lab, "h2", v6=v6)
+    try:
+        sender.send(PAYLOAD)
+        assert wait_readable(receiver)
+        packet = receiver.receive()
+        assert packet is not None
+        assert packet.source == secondary.ip
+    finally:
+        sender.close()
+        receiver.close()
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_unicast_mode_sends_to_the_peer_only(lab: Lab, v6: bool) -> None:
+    sender = advert_socket(lab, "h1", v6=v6, destination="h2")
+    peer, bystander = advert_socket(lab, "h2", v6=v6), advert_socket(lab, "h3", v6=v6)
+    try:
+        sender.send(PAYLOAD)
+        assert wait_readable(peer)
+        packet = peer.receive()
+        assert packet is not None
+        assert packet.destination == (lab.ipv6("h2").ip if v6 else lab.ipv4("h2").ip)
+        assert packet.ttl == 255
+        assert not wait_readable(bystander, 0.2)
+        # An explicit destination overrides the default one for this packet.
+        sender.send(PAYLOAD[::-1], lab.ipv6("h3").ip if v6 else lab.ipv4("h3").ip)
+        assert wait_readable(bystander)
+        received = bystander.receive()
+        assert received is not None
+        assert received.payload == PAYLOAD[::-1]
+    finally:
+        for sock in (sender, peer, bystander):
+            sock.close()
+
+
+def test_ipv4_socket_ignores_packets_of_other_protocols_and_interfaces(lab: Lab) -> None:
+    receiver = advert_socket(lab, "h2")
+    try:
+        assert (
+            lab.exec("h1", ["ping", "-c", "1", "-W", "1", str(lab.ipv4("h2").ip)]).returncode == 0
+        )
+        assert receiver.receive() is None
+        with lab.inside("h2"):
+            on_lo = open_advert_socket("lo", ipaddress.IPv4Address("127.0.0.1"))
+        try:
+            advert_socket(lab, "h1").send(PAYLOAD)
+            assert wait_readable(receiver)
+            assert not wait_readable(on_lo, 0.2), "a socket hears only its own interface"
+        finally:
+            on_lo.close()
+    finally:
+        receiver.close()
+
+
+def test_address_manager_is_idempotent(lab: Lab) -> None:
+    with lab.inside("h1"):
+        manager: AddressManager = NetlinkAddressManager()
+    try:
+        for address in (VIRTUAL_V4, VIRTUAL_V6):
+            assert manager.add("eth0", address) is True
+            assert manager.add("eth0", address) is False
+            assert address in manager.addresses("eth0")
+            assert address in lab.addresses("h1")
+        assert lab.ipv4("h1") in manager.addresses("eth0")
+        # The IPv6 virtual address is usable at once (no DAD): h2 can reach it.
+        assert lab.exec("h2", ["ping", "-c", "1", "-W", "1", str(VIRTUAL_V6.ip)]).returncode == 0
+        for address in (VIRTUAL_V4, VIRTUAL_V6):
+            assert manager.remove("eth0", address) is True
+            assert manager.remove("eth0", address) is False
+            assert address not in manager.addresses("eth0")
+        assert lab.virtual_addresses("h1") == []
+        with pytest.raises(OSError, match=r"ENODEV|no interface"):
+            manager.add("nosuch0", VIRTUAL_V4)
+    finally:
+        manager.close()
+
+
+def test_address_manager_reads_carrier(lab: Lab) -> None:
+    with lab.inside("h1"):
+        manager = NetlinkAddressManager()
+    try:
+        assert manager.carrier("eth0") is True
+        lab.cut("h1")
+        assert manager.carrier("eth0") is False
+        lab.heal("h1")
+        assert manager.carrier("eth0") is True
+    finally:
+        manager.close()
+
+
+def test_link_watcher_reports_carrier_changes_once(lab: Lab) -> None:
+    with lab.inside("h1"):
+        watcher: LinkWatcher = NetlinkLinkWatcher()
+    try:
+        assert watcher.read() == []  # nothing pending, and read never blocks
+        lab.cut("h1")
+        assert collect_changes(watcher) == [("eth0", False)]
+        lab.heal("h1")
+        assert collect_changes(watcher) == [("eth0", True)]
+        lab.cut("h2")  # another namespace: not ours to hear
+        assert not wait_readable(watcher, 0.2)
+    finally:
+        watcher.close()
+
+
+def collect_changes(watcher: LinkWatcher, settle: float = 0.1) -> list[tuple[str, bool]]:
+    """Everything the watcher reports until it has been quiet for ``settle`` seconds."""
+    changes: list[tuple[str, bool]] = []
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and wait_readable(watcher, settle if changes else WAIT):
+        changes += watcher.read()
+    return changes
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["arp", "neighbour-advert"])
+def test_announcement_updates_the_peers_neighbour_entry(lab: Lab, v6: bool) -> None:
+    virtual = VIRTUAL_V6 if v6 else VIRTUAL_V4
+    # h2 believes the address lives elsewhere (as after a failover, before the announcement).
+    elsewhere = "02:00:00:00:00:99"
+    entry = ["ip", "neigh", "replace", str(virtual.ip), "lladdr", elsewhere, "dev", "eth0"]
+    lab.exec("h2", [*entry, "nud", "stale"], check=True)
+    lab.exec("h1", ["ip", "addr", "add", str(virtual), "dev", "eth0", "nodad"], check=True)
+    announcer: Announcer = LinuxAnnouncer()
+    with lab.inside("h1"):
+        announcer.announce("eth0", [virtual.ip])
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and lab.mac("h1") not in neighbour(lab, "h2", virtual):
+        time.sleep(0.02)
+    assert lab.mac("h1") in neighbour(lab, "h2", virtual)
+
+
+def neighbour(
+    lab: Lab, node: str, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+) -> str:
+    return lab.exec(node, ["ip", "neigh", "show", str(address.ip), "dev", "eth0"]).stdout
