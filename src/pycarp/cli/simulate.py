@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import typing
 
 from pycarp.sim import scenarios as sc
@@ -24,7 +25,20 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
-        raise _UsageError(message)
+        raise _UsageError(message.removeprefix("argument "))
+
+
+def _number(kind: type[int] | type[float], allowed: str) -> typing.Callable[[str], float]:
+    """A converter whose error says what is allowed (ranges are checked once parsed)."""
+
+    def convert(text: str) -> float:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})") from None
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -38,7 +52,13 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _epilog() -> str:
     lines = ["scenarios:"]
-    lines += [f"  {s.name:<12} {s.description}" for s in sc.SCENARIOS.values()]
+    for scenario in sc.SCENARIOS.values():
+        lines += textwrap.wrap(
+            scenario.description,
+            width=88,
+            initial_indent=f"  {scenario.name:<12} ",
+            subsequent_indent=" " * 15,
+        )
     lines += [
         "",
         "Script times (t=10, ...) are for advbase 1; they scale with --advbase (and with",
@@ -57,14 +77,19 @@ def _epilog() -> str:
 def _parser() -> _Parser:
     parser = _Parser(
         prog="pycarp simulate",
-        description="Simulate CARP hosts (the real pycarp state machine) on a virtual segment "
+        description="Simulate CARP hosts (the real pycarp state machine) on a virtual segment\n"
         "with a virtual clock; print the state changes and a summary.",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=list(sc.SCENARIOS), metavar="SCENARIO")
     parser.add_argument(
-        "--hosts", type=int, help=f"number of hosts (default 3, at most {sc.MAX_HOSTS})"
+        "scenario", choices=list(sc.SCENARIOS), metavar="SCENARIO", help="one of those below"
+    )
+    parser.add_argument(
+        "--hosts",
+        type=_number(int, f"an integer from 1 to {sc.MAX_HOSTS}"),
+        metavar="N",
+        help=f"number of hosts (default 3, at most {sc.MAX_HOSTS})",
     )
     parser.add_argument(
         "--advskew",
@@ -73,9 +98,19 @@ def _parser() -> _Parser:
         metavar="LIST",
         help="advskew per host, comma-separated (default 0,100,200,... spread within 0..254)",
     )
-    parser.add_argument("--advbase", type=int, default=1, help="advbase, 1-255 s (default 1)")
     parser.add_argument(
-        "--dead-ratio", type=int, default=3, help="adverts missed before takeover (default 3)"
+        "--advbase",
+        type=_number(int, "an integer from 1 to 255"),
+        default=1,
+        metavar="SECONDS",
+        help="advbase, 1-255 s (default 1)",
+    )
+    parser.add_argument(
+        "--dead-ratio",
+        type=_number(int, "an integer from 1 to 255"),
+        default=3,
+        metavar="N",
+        help="adverts missed before takeover (default 3)",
     )
     parser.add_argument(
         "--preempt",
@@ -84,18 +119,38 @@ def _parser() -> _Parser:
         help="take the group back when strictly better (default off)",
     )
     parser.add_argument(
-        "--loss", type=float, help="inbound loss probability on every link, 0-1 (lossy: 0.2)"
+        "--loss",
+        type=_number(float, "a probability from 0 to 1"),
+        metavar="P",
+        help="inbound loss probability on every link, 0-1 (lossy: 0.2)",
     )
     parser.add_argument(
-        "--delay", type=float, default=0.0005, help="one-way delay per link, s (default 0.0005)"
+        "--delay",
+        type=_number(float, f"seconds from 0 to {sc.MAX_DELAY:g}"),
+        default=0.0005,
+        metavar="SECONDS",
+        help="one-way delay per link, s (default 0.0005)",
     )
     parser.add_argument(
-        "--jitter", type=float, default=0.0002, help="extra random delay per link, s"
+        "--jitter",
+        type=_number(float, f"seconds from 0 to {sc.MAX_DELAY:g}"),
+        default=0.0002,
+        metavar="SECONDS",
+        help="extra random delay per link, s",
     )
     parser.add_argument(
-        "--duration", type=float, help="simulated seconds (default: depends on the scenario)"
+        "--duration",
+        type=_number(float, f"seconds, at most {sc.MAX_DURATION:g}"),
+        metavar="SECONDS",
+        help="simulated seconds (default: depends on the scenario)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--seed",
+        type=_number(int, "an integer of 0 or more"),
+        default=1,
+        metavar="N",
+        help="random seed (default 1)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
