@@ -6,12 +6,12 @@ import itertools
 import math
 
 import pytest
-from sim_helpers import DELAY, changes, segment
+from sim_helpers import DELAY, changes, md, segment
 
 from pycarp.core.actions import State
 from pycarp.core.events import ForcedState
 from pycarp.core.stats import DropReason
-from pycarp.sim import SimulationError, Simulator, group
+from pycarp.sim import SimulationError, Simulator, analysis, group
 from pycarp.sim import faults as fl
 from pycarp.sim import scenarios as sc
 from pycarp.sim.clock import TimeWentBackwards, VirtualClock
@@ -221,6 +221,7 @@ def test_misuse_is_reported_not_ignored() -> None:
         sim.add_router("host1", [group(1)])
     with pytest.raises(ValueError, match="probability"):
         sim.apply(fl.SetLoss(probability=1.5))
+    assert sim.faults == []  # a fault that could not be carried out is not in the record
 
 
 # -- determinism -------------------------------------------------------------------------------
@@ -248,3 +249,32 @@ def test_the_same_seed_gives_the_same_run_record_for_record() -> None:
 def test_another_seed_gives_another_run() -> None:
     runs = [sc.run(sc.resolve("lossy", sc.Options(seed=seed, duration=600.0))) for seed in (1, 2)]
     assert runs[0].timeline != runs[1].timeline
+
+
+# -- analysis of the records -------------------------------------------------------------------
+
+
+def test_spans_outages_and_split_brain_episodes_are_measured_from_the_timeline() -> None:
+    sim = segment([0, 100, 200])
+    sim.schedule(10.0, fl.Partition(groups=(("host1",), ("host2", "host3"))))
+    sim.schedule(20.0, fl.Heal())
+    sim.schedule(30.0, fl.Crash(router="host1"))
+    sim.run_until(40.0)
+    spans = analysis.master_spans(sim.timeline, 1, sim.now)
+    assert [sorted(s.masters) for s in spans] == [
+        [],
+        ["host1"],
+        ["host1", "host2"],
+        ["host1"],
+        [],
+        ["host2"],
+    ]
+    assert spans[0].start == 0.0
+    assert spans[-1].end == 40.0
+    (split,) = analysis.split_brain_episodes(spans)
+    host2_up = 10.0 + md(100) - 1.0 + 2 * DELAY  # last advert heard at t=9, plus transit
+    assert split.start == pytest.approx(host2_up)
+    assert split.end == pytest.approx(20.0 + 2 * DELAY)  # host1's first advert after the heal
+    (outage,) = analysis.outages(spans)  # the boot (no master yet) is not an outage
+    assert outage.start == 30.0
+    assert outage.end == pytest.approx(29.0 + md(100) + 2 * DELAY)

@@ -58,7 +58,7 @@ def test_failover_within_master_down_plus_one_interval_after_the_master_dies(
     crash_at = 10.0 * advbase + 0.25
     sim.schedule(crash_at, fl.Crash(router="host1"))
     sim.run_until(30.0 * advbase)
-    (failover,) = analysis.failovers(sim.faults, sim.adverts, 1)
+    (failover,) = analysis.failovers(sim.faults, sim.timeline, sim.adverts, 1)
     assert failover.new == "host2"
     assert failover.gap is not None
     # silence on the wire: host1's last advert -> host2's first, bounded as the issue asks ...
@@ -190,7 +190,7 @@ def test_a_graceful_stop_bows_out_and_hands_over_within_one_interval() -> None:
     assert [(a.router, a.time, a.advbase, a.advskew) for a in bow_outs] == [
         ("host1", 10.5, 255, 255)
     ]
-    (failover,) = analysis.failovers(sim.faults, sim.adverts, 1)
+    (failover,) = analysis.failovers(sim.faults, sim.timeline, sim.adverts, 1)
     assert failover.new == "host2"
     assert failover.since_fault is not None
     assert failover.since_fault <= interval(0)

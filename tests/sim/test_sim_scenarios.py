@@ -53,7 +53,7 @@ def test_wrong_pass_scenario_leaves_the_group_alone() -> None:
 @pytest.mark.parametrize("advbase", [1, 3])
 def test_script_times_scale_with_advbase(advbase: int) -> None:
     params, sim = _run("failover", advbase=advbase)
-    (failover,) = analysis.failovers(sim.faults, sim.adverts, 1)
+    (failover,) = analysis.failovers(sim.faults, sim.timeline, sim.adverts, 1)
     assert failover.fault_time == 10 * advbase
     assert failover.gap is not None
     assert failover.gap <= master_down_interval(advbase, 100) + advbase

@@ -140,17 +140,26 @@ class Failover:
 
 
 def failovers(
-    faults: Iterable[FaultRecord], adverts: Sequence[AdvertSent], vhid: int
+    faults: Sequence[FaultRecord],
+    timeline: Sequence[TimelineEntry],
+    adverts: Sequence[AdvertSent],
+    vhid: int,
 ) -> list[Failover]:
-    """One :class:`Failover` per crash/stop/link-down of a host that was master of ``vhid``."""
+    """One :class:`Failover` per crash/stop/link-down of a host that was master of ``vhid``.
+
+    The new master is the first other router to *become* MASTER of ``vhid`` after the fault and
+    before the next fault (a router that already was master on the other side of a partition
+    did not take over anything); ``new`` is None when nobody did.
+    """
     found: list[Failover] = []
     regular = [a for a in adverts if a.vhid == vhid and not a.bow_out]
-    for record in faults:
+    for index, record in enumerate(faults):
         old = record.fault.host
         if record.fault.kind not in FAILOVER_FAULTS or old is None:
             continue
         if vhid not in record.was_master:
             continue
+        until = faults[index + 1].time if index + 1 < len(faults) else float("inf")
         last = None
         for advert in regular:
             if advert.time > record.time:
@@ -158,9 +167,26 @@ def failovers(
             if advert.router == old:
                 last = advert.time
         takeover = next(
-            (a for a in regular if a.time >= record.time and a.router != old),
+            (
+                e
+                for e in timeline
+                if e.vhid == vhid
+                and record.time <= e.time <= until
+                and e.router != old
+                and e.new is State.MASTER
+            ),
             None,
         )
+        first = None
+        if takeover is not None:
+            first = next(
+                (
+                    a.time
+                    for a in regular
+                    if a.router == takeover.router and a.time >= takeover.time
+                ),
+                None,
+            )
         found.append(
             Failover(
                 vhid=vhid,
@@ -169,7 +195,7 @@ def failovers(
                 old=old,
                 last_advert_at=last,
                 new=takeover.router if takeover else None,
-                first_advert_at=takeover.time if takeover else None,
+                first_advert_at=first,
             )
         )
     return found

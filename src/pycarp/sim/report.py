@@ -120,7 +120,8 @@ def build_report(sim: Simulator, params: Params) -> Report:
                 holders=sim.holders(vhid),
                 state_changes=sum(1 for e in sim.timeline if e.vhid == vhid and e.by_machine),
                 failovers=[
-                    _failover_row(f) for f in analysis.failovers(sim.faults, sim.adverts, vhid)
+                    _failover_row(f)
+                    for f in analysis.failovers(sim.faults, sim.timeline, sim.adverts, vhid)
                 ],
                 split_brain=Episodes.of(analysis.split_brain_episodes(spans)),
                 no_master=Episodes.of(analysis.outages(spans)),

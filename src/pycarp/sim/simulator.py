@@ -148,7 +148,10 @@ class Simulator:
         if host is not None and host not in self.routers:
             raise SimulationError(f"{fault.kind}: unknown router {host!r}")
         was_master = self._mastered_by(host) if host is not None else ()
+        self._carry_out(fault)
         self.faults.append(FaultRecord(time=self.now, fault=fault, was_master=was_master))
+
+    def _carry_out(self, fault: fl.Fault) -> None:
         match fault:
             case fl.Crash(router=name):
                 self._crash(self._require(name, alive=True, why="crash"))
