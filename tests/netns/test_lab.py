@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import time
 
@@ -58,6 +59,22 @@ def test_teardown_also_happens_on_exception(root: None) -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         fail_inside_a_lab()
+    assert set(list_namespaces()) == before
+    assert started[0].poll() is not None
+
+
+def test_teardown_also_happens_on_ctrl_c(root: None) -> None:
+    before = set(list_namespaces())
+    started: list[subprocess.Popen[bytes]] = []
+
+    def interrupted_inside_a_lab() -> None:
+        with Lab.create(hosts=2) as lab:
+            started.append(lab.popen("h1", ["sleep", "30"]))
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this process
+            time.sleep(5)  # never reached in full: the signal interrupts the sleep
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_inside_a_lab()
     assert set(list_namespaces()) == before
     assert started[0].poll() is not None
 

@@ -100,28 +100,29 @@ def test_unicast_mode_sends_to_the_peer_only(lab: Lab, v6: bool) -> None:
         received = bystander.receive()
         assert received is not None
         assert received.payload == PAYLOAD[::-1]
+        # A unicast-mode socket joined no group: multicast adverts do not reach it.
+        bystander.send(PAYLOAD)
+        assert wait_readable(peer)
+        assert not wait_readable(sender, 0.2)
     finally:
         for sock in (sender, peer, bystander):
             sock.close()
 
 
 def test_ipv4_socket_ignores_packets_of_other_protocols_and_interfaces(lab: Lab) -> None:
-    receiver = advert_socket(lab, "h2")
+    sender, receiver = advert_socket(lab, "h1"), advert_socket(lab, "h2")
+    with lab.inside("h2"):
+        on_lo = open_advert_socket("lo", ipaddress.IPv4Address("127.0.0.1"))
     try:
-        assert (
-            lab.exec("h1", ["ping", "-c", "1", "-W", "1", str(lab.ipv4("h2").ip)]).returncode == 0
-        )
+        ping = ["ping", "-c", "1", "-W", "1", str(lab.ipv4("h2").ip)]
+        assert lab.exec("h1", ping).returncode == 0
         assert receiver.receive() is None
-        with lab.inside("h2"):
-            on_lo = open_advert_socket("lo", ipaddress.IPv4Address("127.0.0.1"))
-        try:
-            advert_socket(lab, "h1").send(PAYLOAD)
-            assert wait_readable(receiver)
-            assert not wait_readable(on_lo, 0.2), "a socket hears only its own interface"
-        finally:
-            on_lo.close()
+        sender.send(PAYLOAD)
+        assert wait_readable(receiver)
+        assert not wait_readable(on_lo, 0.2), "a socket hears only its own interface"
     finally:
-        receiver.close()
+        for sock in (sender, receiver, on_lo):
+            sock.close()
 
 
 def test_address_manager_is_idempotent(lab: Lab) -> None:

@@ -169,7 +169,8 @@ def open_advert_socket(
     """A non-blocking protocol-112 socket on ``interface``, sending from ``source``.
 
     ``destination`` None means multicast (224.0.0.18 / ff02::12, group joined on the
-    interface); a unicast peer means unicast mode (no membership needed to hear the peer).
+    interface); a unicast peer means unicast mode: no group is joined, only adverts sent to
+    this host's own addresses arrive. ``send(..., destination)`` overrides the peer per packet.
     The socket lives in the calling thread's network namespace.
     """
     ifindex = socket.if_nametoindex(interface)
@@ -179,14 +180,14 @@ def open_advert_socket(
             raise TypeError(f"destination {target4} is not IPv4 like the source {source}")
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, CARP_PROTOCOL)
         with _closed_on_error(sock):
-            _configure_v4(sock, interface, ifindex, source)
+            _configure_v4(sock, interface, ifindex, source, join=destination is None)
             return IPv4AdvertSocket(sock, interface, ifindex, source, target4)
     target6 = CARP_GROUP_V6 if destination is None else destination
     if not isinstance(target6, ipaddress.IPv6Address):
         raise TypeError(f"destination {target6} is not IPv6 like the source {source}")
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, CARP_PROTOCOL)
     with _closed_on_error(sock):
-        _configure_v6(sock, interface, ifindex)
+        _configure_v6(sock, interface, ifindex, join=destination is None)
         return IPv6AdvertSocket(sock, interface, ifindex, source, target6)
 
 
@@ -200,7 +201,12 @@ def _closed_on_error(sock: socket.socket) -> typing.Iterator[None]:
 
 
 def _configure_v4(
-    sock: socket.socket, interface: str, ifindex: int, source: ipaddress.IPv4Address
+    sock: socket.socket,
+    interface: str,
+    ifindex: int,
+    source: ipaddress.IPv4Address,
+    *,
+    join: bool,
 ) -> None:
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
@@ -210,14 +216,15 @@ def _configure_v4(
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
     sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _ip_mreqn(0, int(source), ifindex))
-    sock.setsockopt(
-        socket.IPPROTO_IP,
-        socket.IP_ADD_MEMBERSHIP,
-        _ip_mreqn(int(CARP_GROUP_V4), 0, ifindex),
-    )
+    if join:
+        sock.setsockopt(
+            socket.IPPROTO_IP,
+            socket.IP_ADD_MEMBERSHIP,
+            _ip_mreqn(int(CARP_GROUP_V4), 0, ifindex),
+        )
 
 
-def _configure_v6(sock: socket.socket, interface: str, ifindex: int) -> None:
+def _configure_v6(sock: socket.socket, interface: str, ifindex: int, *, join: bool) -> None:
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, CARP_TTL)
@@ -228,8 +235,9 @@ def _configure_v6(sock: socket.socket, interface: str, ifindex: int) -> None:
     sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL, 0)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-    sock.setsockopt(
-        socket.IPPROTO_IPV6,
-        socket.IPV6_JOIN_GROUP,
-        CARP_GROUP_V6.packed + struct.pack("@I", ifindex),
-    )
+    if join:
+        sock.setsockopt(
+            socket.IPPROTO_IPV6,
+            socket.IPV6_JOIN_GROUP,
+            CARP_GROUP_V6.packed + struct.pack("@I", ifindex),
+        )
