@@ -16,16 +16,6 @@ from pycarp.sim.records import AddressChange, AdvertSent, FaultRecord, TimelineE
 FAILOVER_FAULTS = frozenset({"crash", "stop", "link-down"})  # the master goes away
 
 
-def state_at(timeline: Iterable[TimelineEntry], router: str, vhid: int, time: float) -> State:
-    state = State.INIT
-    for entry in timeline:
-        if entry.time > time:
-            break
-        if entry.router == router and entry.vhid == vhid:
-            state = entry.new
-    return state
-
-
 def masters_at(timeline: Iterable[TimelineEntry], vhid: int, time: float) -> frozenset[str]:
     states: dict[str, State] = {}
     for entry in timeline:
@@ -78,7 +68,7 @@ def master_spans(timeline: Sequence[TimelineEntry], vhid: int, end: float) -> li
         current = masters
     if end > start or not spans:
         spans.append(Span(start=start, end=end, masters=current))
-    return _merge(spans, lambda a, b: a.masters == b.masters)
+    return spans
 
 
 def _merge(spans: list[Span], same: Callable[[Span, Span], bool]) -> list[Span]:

@@ -46,8 +46,3 @@ class VirtualClock:
             self.now = when
             callback()
         self.now = end
-
-    @property
-    def pending(self) -> int:
-        """How many callbacks are waiting (stale timers included)."""
-        return len(self._queue)

@@ -184,14 +184,15 @@ def _header(report: Report) -> str:
     return (
         f"scenario {report.scenario}: {report.description}\n"
         f"  {p.hosts} hosts (advskew {skews}), advbase {p.advbase}, dead ratio {p.dead_ratio}, "
-        f"preempt {'on' if p.preempt else 'off'}, loss {p.loss:.0%}, delay {p.delay:g}s "
-        f"(+ up to {p.jitter:g}s jitter), seed {p.seed}, {p.duration:g}s simulated"
+        f"preempt {'on' if p.preempt else 'off'}\n"
+        f"  loss {p.loss:.0%}, delay {p.delay:g}s (+ up to {p.jitter:g}s jitter), "
+        f"seed {p.seed}, {p.duration:g}s simulated"
     )
 
 
 def render_timeline(report: Report) -> list[str]:
     """State changes and faults, merged in time order (a fault first at equal times)."""
-    width = max((len(name) for name in report.hosts), default=5)
+    width = max((len(name) for name in [*report.hosts, "segment"]), default=5)
     rows: list[tuple[float, int, int, str]] = []
     for index, fault in enumerate(report.faults):
         who = (fault.host or "segment").ljust(width)

@@ -87,10 +87,6 @@ class Segment:
     def heal(self) -> None:
         self._partition_of = None
 
-    @property
-    def partitioned(self) -> bool:
-        return self._partition_of is not None
-
     def can_hear(self, sender: str, receiver: str) -> bool:
         """Both carriers up and the same partition (sender and receiver distinct)."""
         links = self.links
