@@ -107,15 +107,18 @@ def test_faster_and_slower() -> None:
         (V4("198.51.100.2"), V4("198.51.100.3"), Verdict.EQUAL_WE_WIN),
         # compared as numbers, not as text: .10 > .9
         (V4("198.51.100.9"), V4("198.51.100.10"), Verdict.EQUAL_WE_WIN),
-        (V4("203.0.113.1"), V4("198.51.100.200"), Verdict.EQUAL_PEER_WINS),
+        # ucarp's order (raw s_addr on a little-endian host): the last octet counts first
+        (V4("203.0.113.1"), V4("198.51.100.200"), Verdict.EQUAL_WE_WIN),
+        (V4("198.51.100.5"), V4("198.51.101.3"), Verdict.EQUAL_PEER_WINS),
+        (V4("198.51.101.5"), V4("198.51.100.5"), Verdict.EQUAL_PEER_WINS),
         (V6("2001:db8::2"), V6("2001:db8::1"), Verdict.EQUAL_PEER_WINS),
         (V6("2001:db8::2"), V6("2001:db8::3"), Verdict.EQUAL_WE_WIN),
         # mixed families: IPv4 sorts before IPv6, whatever the numbers
         (V6("::1"), V4("255.255.255.255"), Verdict.EQUAL_PEER_WINS),
         (V4("255.255.255.255"), V6("::1"), Verdict.EQUAL_WE_WIN),
-        # without one of the addresses there is no tie-break: we keep what we have
-        (None, V4("198.51.100.1"), Verdict.EQUAL_WE_WIN),
-        (V4("198.51.100.2"), None, Verdict.EQUAL_WE_WIN),
+        # without one of the addresses there is no tie-break: step down, as the kernels do
+        (None, V4("198.51.100.1"), Verdict.EQUAL_PEER_WINS),
+        (V4("198.51.100.2"), None, Verdict.EQUAL_PEER_WINS),
     ],
 )
 def test_equal_timing_is_broken_by_the_lower_address(

@@ -6,11 +6,16 @@ implementations differ:
 
 * FreeBSD and OpenBSD: a master that hears an equal timing steps down, so *both* step down and
   whichever master-down timer fires first wins (effectively random).
-* ucarp: on equal timing, the host with the **lower source address** stays master.
+* ucarp: on equal timing, the host with the **lower source address** stays master, compared
+  as ucarp compares them: the raw ``s_addr`` (network-order bytes read as a host integer). On
+  the little-endian machines ucarp runs on (x86, ARM), that orders IPv4 addresses by their
+  *last* octet first: 198.51.101.3 ranks below 198.51.100.5.
 
-pycarp follows ucarp's rule: it is deterministic (the mission asks for that), converges with ucarp
-peers, and converges with kernel peers too (if the kernel host has the lower address both step
-down and the timers decide, after which neither preempts an equal peer).
+pycarp follows ucarp's rule and ucarp's IPv4 order: it is deterministic (the mission asks for
+that), it converges with ucarp peers on any subnet, and it converges with kernel peers too (if
+the kernel host ranks lower both step down and the timers decide, after which neither preempts
+an equal peer). IPv6 addresses (ucarp has none) rank numerically, after every IPv4 address.
+Without both addresses there is no tie to break: the master steps down, as the kernels do.
 """
 
 from __future__ import annotations
@@ -27,14 +32,17 @@ class Verdict(enum.Enum):
     """A valid advertisement, classified against our own timing. These are machine inputs."""
 
     FASTER = "faster"  # the peer advertises strictly more often: it should be master
-    EQUAL_PEER_WINS = "equal_peer_wins"  # same timing, the peer's address is lower
-    EQUAL_WE_WIN = "equal_we_win"  # same timing, our address is lower (or no tie-break possible)
+    EQUAL_PEER_WINS = "equal_peer_wins"  # same timing, the peer's address ranks lower
+    EQUAL_WE_WIN = "equal_we_win"  # same timing, our address ranks lower
     SLOWER = "slower"  # the peer advertises strictly less often than we would
     DEPARTING = "departing"  # the peer's timing is beyond our master-down interval: bow-out
 
 
-def _address_key(address: IPAddress) -> tuple[int, int]:
-    return (address.version, int(address))
+def tie_break_rank(address: IPAddress) -> tuple[int, int]:
+    """Lower ranks win equal-timing elections (see the module docstring for the IPv4 order)."""
+    if address.version == 4:
+        return (4, int.from_bytes(address.packed, "little"))
+    return (6, int(address))
 
 
 def judge(
@@ -63,10 +71,8 @@ def judge(
         return Verdict.FASTER
     if theirs > ours:
         return Verdict.SLOWER
-    if (
-        our_address is not None
-        and peer_address is not None
-        and _address_key(peer_address) < _address_key(our_address)
-    ):
+    if our_address is None or peer_address is None:
+        return Verdict.EQUAL_PEER_WINS
+    if tie_break_rank(peer_address) < tie_break_rank(our_address):
         return Verdict.EQUAL_PEER_WINS
     return Verdict.EQUAL_WE_WIN
