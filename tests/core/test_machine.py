@@ -183,13 +183,13 @@ def test_counter_is_random_until_a_valid_advert_is_heard() -> None:
 def test_counter_continues_from_the_last_valid_advert_heard() -> None:
     machine = _master(new_machine(), 0.0)
     slower = signed_advert(machine.settings, advskew=200, counter=5000)
-    assert machine.handle(received(slower), 3.5) == []  # a slower master is ignored...
-    counters = []
-    now = 4.0
-    for _ in range(3):
+    # A slower master is answered at once (reassert), continuing from its counter...
+    counters = [a.counter for a in sent(machine.handle(received(slower), 3.5))]
+    now = 4.5
+    for _ in range(2):
         counters += [a.counter for a in sent(machine.handle(ev.TimerExpired(), now))]
         now += 1.0
-    assert counters == [5001, 5002, 5003]  # ...but its counter is taken over
+    assert counters == [5001, 5002, 5003]  # ...and keeps counting from there
 
 
 def test_counter_wraps_around() -> None:
@@ -576,3 +576,61 @@ def test_a_plain_bad_digest_names_the_likely_causes() -> None:
     [dropped] = machine.handle(received(wrong), 1.0)
     assert isinstance(dropped, PacketDropped)
     assert "passphrase or address set differ" in dropped.detail
+
+
+def test_a_master_answers_a_slower_master_at_once_and_announces_again() -> None:
+    machine = _master(new_machine(), 0.0)
+    slower = signed_advert(machine.settings, advskew=200)
+    actions = machine.handle(received(slower), 3.4)
+    assert kinds(actions) == [SendAdvertisement, Announce]
+    assert machine.state is State.MASTER
+    assert machine.next_deadline == 3.4 + machine.advertisement_interval
+
+
+def test_a_paused_master_steps_down_instead_of_fighting() -> None:
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    actions = machine.handle(ev.TimerExpired(), late)
+    assert machine.state is State.BACKUP
+    assert kinds(actions) == [StateChanged, ReleaseAddresses, RunHook]
+    change = actions[0]
+    assert isinstance(change, StateChanged)
+    assert "paused" in change.reason
+    assert machine.next_deadline == late + machine.master_down_interval
+
+
+def test_a_master_late_by_less_than_the_threshold_just_advertises() -> None:
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold - 0.1
+    assert kinds(machine.handle(ev.TimerExpired(), late)) == [SendAdvertisement]
+    assert machine.state is State.MASTER
+
+
+def test_a_paused_backup_listens_again_before_taking_over() -> None:
+    machine = _backup(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    assert machine.handle(ev.TimerExpired(), late) == []
+    assert machine.state is State.BACKUP
+    assert machine.next_deadline == late + machine.master_down_interval
+
+
+def test_a_paused_master_processes_the_queued_advert_as_a_backup() -> None:
+    """After SIGSTOP, the new (slower) master's queued advert must not be fought."""
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    slower = signed_advert(machine.settings, advskew=200)
+    actions = machine.handle(received(slower), late)
+    assert machine.state is State.BACKUP
+    assert SendAdvertisement not in kinds(actions)
+
+
+@pytest.mark.parametrize(
+    ("dead_ratio", "advbase", "expected"), [(3, 1, 2.0), (1, 2, 2.0), (5, 2, 8.0)]
+)
+def test_stall_threshold(dead_ratio: int, advbase: int, expected: float) -> None:
+    machine = new_machine(dead_ratio=dead_ratio, advbase=advbase)
+    assert machine.stall_threshold == expected

@@ -97,6 +97,7 @@ EVENT_FOR: dict[Input, Callable[[GroupMachine], ev.Event]] = {
     Input.ADV_EQUAL_WE_WIN: _advert(OUR_ADVSKEW, HIGHER_PEER),
     Input.ADV_SLOWER: _advert(200),
     Input.ADV_DEPARTING: _advert(255, advbase=255),
+    Input.STALLED: lambda m: ev.TimerExpired(),  # fed long after the deadline, see below
 }
 
 _BECOME_MASTER = [StateChanged, ClaimAddresses, SendAdvertisement, Announce, RunHook]
@@ -133,6 +134,8 @@ def _expected(step: Step, before: State, preempt: bool) -> Outcome:
             return Outcome(State.MASTER, [SendAdvertisement], "advert")
         case Step.STEP_DOWN:
             return Outcome(State.BACKUP, _STEP_DOWN, "master_down")
+        case Step.REASSERT:
+            return Outcome(State.MASTER, [SendAdvertisement, Announce], "advert")
         case Step.LINK_LOST if before is State.MASTER:
             return Outcome(State.INIT, [StateChanged, ReleaseAddresses, RunHook], "none")
         case Step.LINK_LOST:
@@ -161,6 +164,8 @@ def test_every_state_and_input(pair: tuple[State, Input], preempt: bool) -> None
     now = EVENT_AT
     if inp is Input.TIMER and deadline_before is not None:
         now = deadline_before  # the timer fires exactly when the machine asked for it
+    elif inp is Input.STALLED and deadline_before is not None:
+        now = deadline_before + machine.stall_threshold + 0.5  # woken long after the deadline
     elif before is State.MASTER:
         now = START_AT + 3.5  # MASTER was reached at START_AT + master-down interval
 

@@ -122,11 +122,31 @@ class GroupMachine:
         if now < self._last_now:
             raise TimeWentBackwards(f"now={now} after now={self._last_now}")
         self._last_now = now
+        actions: list[Action] = []
+        if isinstance(event, ev.TimerExpired | ev.PacketReceived) and self._stalled(now):
+            lateness = now - (self.next_deadline or now)
+            self._pending_verdict_reason = f"paused: our timer fired {lateness:.1f} s late"
+            actions = self._run(TRANSITIONS[(self.state, Input.STALLED)], Input.STALLED, event, now)
         inp = self._input_for(event, now)
         if inp is None:  # a timer wake-up before the deadline: nothing is due yet
-            return []
+            return actions
         step = TRANSITIONS[(self.state, inp)]
-        return self._run(step, inp, event, now)
+        return actions + self._run(step, inp, event, now)
+
+    @property
+    def stall_threshold(self) -> float:
+        """How late a deadline may be before we assume the process was paused.
+
+        A master silent for ``dead_ratio * advbase`` may already have been replaced, so a
+        timer that much overdue (less the interval already waited) means our view is stale. A
+        healthy event loop is late by milliseconds; at least one advbase is always tolerated.
+        """
+        return max(self.settings.dead_ratio - 1, 1) * self.settings.advbase
+
+    def _stalled(self, now: float) -> bool:
+        """Only the timer and the network are judged by it; operator events act as asked."""
+        deadline = self.next_deadline
+        return deadline is not None and now - deadline > self.stall_threshold
 
     def _input_for(self, event: ev.Event, now: float) -> Input | None:
         match event:
@@ -232,6 +252,8 @@ class GroupMachine:
                     else f"{self._pending_verdict_reason}"
                 )
                 return self._step_down(now, reason)
+            case Step.REASSERT:
+                return [*self._advertise(now), Announce(repeat=1)]
             case Step.LINK_LOST:
                 return self._leave(State.INIT, "carrier lost", bow_out=False)
             case Step.STOP:  # pragma: no branch - the match is exhaustive (mypy checks it)

@@ -29,6 +29,7 @@ class Input(enum.Enum):
     ADV_EQUAL_WE_WIN = "adv_equal_we_win"
     ADV_SLOWER = "adv_slower"
     ADV_DEPARTING = "adv_departing"  # peer's interval exceeds our master-down: bow-out
+    STALLED = "stalled"  # our deadline is long overdue: the process was paused (SIGSTOP, VM)
 
 
 class Step(enum.Enum):
@@ -43,6 +44,7 @@ class Step(enum.Enum):
     BECOME_MASTER = "become_master"
     ADVERTISE = "advertise"
     STEP_DOWN = "step_down"  # MASTER -> BACKUP
+    REASSERT = "reassert"  # a slower master exists: advertise now and announce again
     LINK_LOST = "link_lost"  # -> INIT
     STOP = "stop"  # -> INIT for good; a master bows out first
 
@@ -67,6 +69,7 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.ADV_EQUAL_WE_WIN: Step.IGNORE,
         Input.ADV_SLOWER: Step.IGNORE,
         Input.ADV_DEPARTING: Step.IGNORE,
+        Input.STALLED: Step.IGNORE,
     },
     State.BACKUP: {
         Input.STARTED: Step.IGNORE,
@@ -81,6 +84,9 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.ADV_EQUAL_WE_WIN: Step.RESTART_MASTER_DOWN,  # equal is never "strictly better"
         Input.ADV_SLOWER: Step.PREEMPT_OR_RESTART,
         Input.ADV_DEPARTING: Step.BECOME_MASTER,
+        # Asleep past our own master-down: we know nothing about the last seconds, so listen
+        # for a full master-down interval before taking over.
+        Input.STALLED: Step.RESTART_MASTER_DOWN,
     },
     State.MASTER: {
         Input.STARTED: Step.IGNORE,
@@ -92,9 +98,15 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.SHUTDOWN: Step.STOP,
         Input.ADV_FASTER: Step.STEP_DOWN,
         Input.ADV_EQUAL_PEER_WINS: Step.STEP_DOWN,
-        Input.ADV_EQUAL_WE_WIN: Step.IGNORE,
-        Input.ADV_SLOWER: Step.IGNORE,
+        # Another master that should yield (a backup that missed our adverts, or the other side
+        # of a healed partition): ucarp re-announces; pycarp also advertises at once, so the
+        # other side steps down within one transit instead of one interval.
+        Input.ADV_EQUAL_WE_WIN: Step.REASSERT,
+        Input.ADV_SLOWER: Step.REASSERT,
         Input.ADV_DEPARTING: Step.IGNORE,
+        # Paused long enough for a backup to have taken over: step down rather than fight it
+        # with a stale claim; if nobody took over, our master-down timer brings us back.
+        Input.STALLED: Step.STEP_DOWN,
     },
 }
 
