@@ -93,12 +93,25 @@ class DaemonConfig:
         if not self.groups:
             raise ConfigError("groups", "none", "at least one group")
         seen: set[tuple[str, int]] = set()
+        sources: dict[tuple[str, int], IPAddress] = {}
         for group in self.groups:
             if group.key in seen:
                 raise ConfigError(
                     "vhid", f"{group.settings.vhid} on {group.interface} twice", "one per interface"
                 )
             seen.add(group.key)
+            # One advert socket serves every group of an interface and address family, and it
+            # sends from one address: the host's own address on that interface.
+            source = group.settings.source
+            if source is None:
+                continue
+            first = sources.setdefault((group.interface, source.version), source)
+            if first != source:
+                raise ConfigError(
+                    f"source of vhid {group.settings.vhid}",
+                    str(source),
+                    f"the same source as the other groups on {group.interface} ({first})",
+                )
 
 
 def parse_address(field: str, text: str) -> IPInterface:
