@@ -1,7 +1,8 @@
 """Capture every protocol-112 packet crossing the lab's bridge, with kernel timestamps.
 
-tcpdump runs in the switch namespace on ``br0`` and writes classic pcap (one record per packet,
-flushed at once with ``-U``); :meth:`AdvertCapture.packets` reads what has arrived so far with
+tcpdump runs in the switch namespace on ``br0`` and writes classic pcap, one record per packet
+as it arrives (``--immediate-mode``: libpcap would otherwise hold packets for up to a second;
+``-U``: flushed at once); :meth:`AdvertCapture.packets` reads what has arrived so far with
 :mod:`pycarp.pcap`. All namespaces share one kernel clock, so the timestamps of different
 senders are directly comparable: this is how failover gaps are measured (old master's last
 advert to new master's first), independently of what any daemon claims about itself.
@@ -42,9 +43,10 @@ class AdvertCapture:
 
     def __init__(self, lab: Lab, path: pathlib.Path) -> None:
         self.path = path
+        argv = ["tcpdump", "-i", BRIDGE, "--immediate-mode", "-U", "-n", "-s", "256"]
         self._process = lab.popen(
             SWITCH,
-            ["tcpdump", "-i", BRIDGE, "-U", "-n", "-s", "256", "-w", str(path), "ip proto 112"],
+            [*argv, "-w", str(path), "ip proto 112"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
