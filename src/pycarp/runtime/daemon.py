@@ -76,6 +76,10 @@ class Daemon:
                 log.info("shutting down: bowing out of %d group(s)", len(self.drivers))
                 await asyncio.gather(*(self._stop_group(key) for key in list(self.drivers)))
         finally:
+            # Cancelled or failed mid-run: the groups' timers must not outlive the daemon (in a
+            # shared event loop they would keep firing and sending through closed sockets).
+            for driver in self.drivers.values():
+                driver.stop_timer()
             self._remove_signals(loop)
             if self._watcher is not None:
                 loop.remove_reader(self._watcher.fileno())
@@ -112,8 +116,10 @@ class Daemon:
             self._tasks.create_task(driver.scripts_queue.run()),
         ]
         link_up = group.ignore_ifstate or await self._initial_carrier(group.interface)
-        if self.demotion:
-            driver.feed(ev.DemotionChanged(demotion=self.demotion))
+        demotion = self.demotion
+        if demotion:  # a carrier-less interface demotes the groups started before it too
+            for each in self.drivers.values():
+                each.feed(ev.DemotionChanged(demotion=demotion))
         driver.feed(ev.Started(link_up=link_up))
         log.info(
             "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
@@ -229,11 +235,13 @@ class Daemon:
         if not affected:
             return
         log.warning("%s: carrier %s", interface, "up" if up else "lost")
-        for driver in affected:
-            driver.feed(ev.LinkChanged(up=up))
+        # Demotion first: a group rejoining on carrier-up arms its master-down timer with the
+        # advskew it will actually send, not with the demotion its own link loss caused.
         demotion = self.demotion
         for driver in self.drivers.values():
             driver.feed(ev.DemotionChanged(demotion=demotion))
+        for driver in affected:
+            driver.feed(ev.LinkChanged(up=up))
 
     @property
     def demotion(self) -> int:

@@ -54,17 +54,27 @@ async def run_script(
             status = await process.wait()
     except TimeoutError:
         stats.timeouts += 1
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+        await _kill_group(process)
         log.error("%s: %s still running after %gs: killed", label, argv[0], time_limit)
         return None
+    except asyncio.CancelledError:
+        # The daemon is stopping and gave up waiting: the hook must not outlive it.
+        await _kill_group(process)
+        log.error("%s: %s still running at exit: killed", label, argv[0])
+        raise
     if status != 0:
         stats.failures += 1
         log.warning("%s: %s exited with status %d", label, argv[0], status)
     else:
         log.debug("%s: %s done", label, argv[0])
     return status
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """Kill the script and everything it started (its own session), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 async def _log_output(process: asyncio.subprocess.Process, label: str) -> None:
