@@ -41,7 +41,7 @@ class RawGroup:
     interface: object = None
     source: object = None
     vhid: object = None
-    passphrase: object = None
+    passphrase: object = dataclasses.field(default=None, repr=False)  # never in a traceback
     passfile: object = None
     pass_env: object = None
     addresses: Sequence[object] = ()
@@ -78,8 +78,8 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
             advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
             advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
             dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
-            preempt=bool(raw.preempt),
-            neutral=bool(raw.neutral),
+            preempt=_flag(name("preempt"), raw.preempt),
+            neutral=_flag(name("neutral"), raw.neutral),
             multicast=raw.destination is None or _is_multicast(raw.destination),
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
         )
@@ -94,8 +94,8 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
         downscript=_script(name("downscript"), raw.downscript),
         xparam=None if raw.xparam is None else str(raw.xparam),
         notify=_command(name("notify"), raw.notify),
-        shutdown_script=bool(raw.shutdown_script),
-        ignore_ifstate=bool(raw.ignore_ifstate),
+        shutdown_script=_flag(name("shutdown_script"), raw.shutdown_script),
+        ignore_ifstate=_flag(name("ignore_ifstate"), raw.ignore_ifstate),
         destination=(
             None if raw.destination is None else parse_ip(name("destination"), str(raw.destination))
         ),
@@ -147,7 +147,7 @@ def _passphrase(raw: RawGroup, name: Callable[[str], str]) -> bytes:
     else:
         variable = PASS_ENV if raw.pass_env is None else str(raw.pass_env)
         value = os.environ.get(variable)
-        field = name("pass_env") if raw.pass_env is not None else "passphrase"
+        field = name("pass_env") if raw.pass_env is not None else name("passphrase")
         if not value:
             raise ConfigError(
                 field,
@@ -158,6 +158,13 @@ def _passphrase(raw: RawGroup, name: Callable[[str], str]) -> bytes:
     if len(secret) > KEY_LEN:
         raise ConfigError(field, f"<{len(secret)} bytes>", f"a passphrase of 1 to {KEY_LEN} bytes")
     return secret
+
+
+def _flag(field: str, value: object) -> bool:
+    """Only a real boolean: in a TOML file ``preempt = "false"`` must not mean True."""
+    if not isinstance(value, bool):
+        raise ConfigError(field, value, "true or false")
+    return value
 
 
 def _choice(field: str, value: object, kind: type[_E]) -> _E:
@@ -179,6 +186,11 @@ def _script(field: str, value: object) -> str | None:
 def _command(field: str, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        argv = tuple(value)  # TOML: already an argument list, no shell-style splitting
+        if argv:
+            return argv
+        raise ConfigError(field, value, "a command line")
     try:
         argv = tuple(shlex.split(str(value)))
     except ValueError as error:

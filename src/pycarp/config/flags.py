@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import pathlib
+import typing
 
 from pycarp.config.build import PASS_ENV, RawGroup, build_group
 from pycarp.config.model import (
@@ -83,8 +84,15 @@ example (two hosts sharing 198.51.100.100):
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (``pycarp: error: ...``, exit 2), like every config error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="pycarp",
         description="Run CARP groups: share IP addresses between hosts, fail over in seconds. "
         "Accepts every ucarp 1.5.2 option with the same meaning.",
@@ -171,6 +179,12 @@ _GROUP_FLAGS = [
     "xparam",
     "notify",
     "peer",
+    "advbase",
+    "advskew",
+    "deadratio",
+    "signature_mode",
+    "address_mode",
+    "script_timeout",
 ]
 
 
@@ -178,7 +192,8 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     """Build the daemon configuration from parsed flags (or from --config)."""
     facility = _facility(args.facility)
     if args.config is not None:
-        used = [f for f in _GROUP_FLAGS if getattr(args, f) not in (None, False, [])]
+        defaults = build_parser().parse_args([])  # a flag left at its default was not "used"
+        used = [f for f in _GROUP_FLAGS if getattr(args, f) != getattr(defaults, f)]
         if used:
             raise ConfigError(
                 "--config", args.config, f"not together with group options ({', '.join(used)})"

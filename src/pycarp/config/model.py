@@ -32,7 +32,8 @@ class ConfigError(ValueError):
     """An invalid configuration value: ``field`` is the option or key the user wrote."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        shown = value if isinstance(value, str) else repr(value)
+        # A string is shown as written, unless it would break the one-line error (newlines).
+        shown = value if isinstance(value, str) and value.isprintable() else repr(value)
         super().__init__(f"{field}: {shown!s} is not allowed ({allowed})")
         self.field = field
         self.value = value

@@ -28,7 +28,8 @@ import tomllib
 from collections.abc import Callable
 
 from pycarp.config.build import RawGroup, build_group
-from pycarp.config.model import ConfigError, DaemonConfig
+from pycarp.config.flags import SYSLOG_FACILITIES
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 
 _GROUP_KEYS = {f.name for f in dataclasses.fields(RawGroup)}
 _DAEMON_KEYS = {"debug", "facility"}
@@ -50,7 +51,7 @@ def load_config(path: pathlib.Path) -> DaemonConfig:
     groups = document.get("group", [])
     if not isinstance(groups, list) or not groups:
         raise ConfigError(f"{path}", "no [[group]]", "at least one [[group]] table")
-    built = []
+    built: list[GroupConfig] = []
     for number, table in enumerate(groups, start=1):
         prefix = f"{path}: group[{number}]"
         if not isinstance(table, dict):
@@ -65,13 +66,29 @@ def load_config(path: pathlib.Path) -> DaemonConfig:
         addresses = table.get("addresses", [])
         if isinstance(addresses, str):
             addresses = [addresses]
+        if not isinstance(addresses, list):
+            raise ConfigError(f"{prefix}.addresses", addresses, "a list of addresses")
         raw = RawGroup(**{**table, "addresses": addresses})
-        built.append(build_group(raw, _namer(prefix)))
+        group = build_group(raw, _namer(prefix))
+        if any(g.key == group.key for g in built):
+            raise ConfigError(
+                f"{prefix}.vhid",
+                f"{group.settings.vhid} on {group.interface} again",
+                "one group per vhid and interface",
+            )
+        built.append(group)
     facility = daemon.get("facility")
+    if facility is not None and facility not in SYSLOG_FACILITIES:
+        raise ConfigError(
+            f"{path}: [daemon].facility", facility, "one of " + ", ".join(SYSLOG_FACILITIES)
+        )
+    debug = daemon.get("debug", False)
+    if not isinstance(debug, bool):
+        raise ConfigError(f"{path}: [daemon].debug", debug, "true or false")
     return DaemonConfig(
         groups=tuple(built),
-        debug=bool(daemon.get("debug", False)),
-        facility=None if facility is None else str(facility),
+        debug=debug,
+        facility=facility,
         config_path=path,
     )
 
