@@ -1,0 +1,1 @@
+"""Helpers shared by the daemon acceptance tests (not tests themselves)."""

@@ -1,0 +1,63 @@
+"""pycarp on the real kernel: three hosts elect exactly one master, which alone holds the addresses.
+
+Every test runs real ``python -m pycarp`` processes in the lab's namespaces; who is master comes
+from the daemons' logs, who holds an address from the kernel (``ip addr``), and who answers a
+client from the client's own ARP/ND table.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import pytest
+
+from pycarp.lab import Lab
+from pycarp.lab.capture import AdvertCapture
+
+from .scripts.support import (
+    VIPS,
+    advert_times,
+    arping_macs,
+    changes_of,
+    held_ips,
+    holders,
+    ips,
+    masters,
+    neighbour_mac,
+    ping,
+    start_group,
+    wait_for_stable_master,
+)
+
+DUAL_STACK = ("198.51.100.100/24", "2001:db8::100/64")
+
+
+@pytest.mark.parametrize(
+    "addresses", [VIPS, DUAL_STACK], ids=["two-ipv4-addresses", "ipv4-and-ipv6"]
+)
+def test_three_hosts_elect_one_master_that_alone_holds_the_addresses(
+    lab: Lab, tmp_path: pathlib.Path, addresses: tuple[str, ...]
+) -> None:
+    with AdvertCapture(lab, tmp_path / "adverts.pcap") as capture:
+        daemons = start_group(lab, tmp_path, addresses=addresses)
+        wait_for_stable_master(daemons, "h1")
+        settled = time.time()
+        time.sleep(2.5)  # a few more adverts: the election must stay as it is
+        adverts = capture.adverts()
+
+    assert masters(daemons) == ["h1"]
+    for node in ("h2", "h3"):
+        assert changes_of(daemons[node]) == [("INIT", "BACKUP", "started")]
+    assert [new for _old, new, _why in changes_of(daemons["h1"])] == ["BACKUP", "MASTER"]
+    assert held_ips(lab, "h1") == ips(addresses)
+    assert held_ips(lab, "h2") == held_ips(lab, "h3") == set()
+    for address in addresses:
+        assert holders(lab, address) == ["h1"]
+        assert ping(lab, "client", address), f"{address} does not answer the client"
+        assert neighbour_mac(lab, "client", address) == lab.mac("h1")
+    assert arping_macs(lab, "client", addresses[0]) == [lab.mac("h1")]
+    # Only the master advertises; backups stay silent.
+    senders = {a.source for a in adverts if a.timestamp >= settled}
+    assert senders == {str(lab.ipv4("h1").ip)}
+    assert len(advert_times(adverts, str(lab.ipv4("h1").ip), 1, start=settled)) >= 2
