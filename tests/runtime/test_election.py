@@ -54,6 +54,7 @@ def test_a_crashed_master_is_replaced_within_the_master_down_interval() -> None:
         nodes = three_nodes()
         async with running(*nodes):
             await wait_until(lambda: nodes[0].state() is State.MASTER, 3, "node 0 is master")
+            await wait_until(lambda: holders(nodes) == [nodes[0]], 1, "node 0 holds the address")
             segment = nodes[0].host.segments["eth0"]
             nodes[0].crash()
             await wait_until(lambda: nodes[0].task is not None and nodes[0].task.done(), 1, "dead")
