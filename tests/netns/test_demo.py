@@ -1,0 +1,303 @@
+"""``pycarp demo``: end to end as a user (or CI) runs it, plus its pieces on canned input.
+
+The end-to-end runs start ``python -m pycarp demo`` with no terminal and no stdin, exactly as
+CI would, and check what a reader is told (the takeover, a measured time in a sane range, the
+client's lost pings), that it ends within a minute, and that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pycarp.cli import demo as demo_cli
+from pycarp.demo import measure
+from pycarp.demo.board import Board, Cell, render
+from pycarp.demo.ping import parse
+from pycarp.demo.plan import GROUPS, HOSTS
+from pycarp.demo.screen import ASCII_MARKS, Screen, marks_for
+from pycarp.lab import Lab
+from pycarp.lab.namespaces import list_namespaces, namespace_pids
+from pycarp.lab.naming import LAB_PREFIX, LabError, owned_prefix
+
+ARROW = "(?:→|->)"
+DEMO_LIMIT = 60.0  # seconds: the README promises under a minute
+
+
+@dataclasses.dataclass
+class DemoRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    pid: int
+
+
+def run_demo(*args: str, timeout: float = 120.0) -> DemoRun:
+    """``python -m pycarp demo ARGS`` without a terminal or stdin, as CI runs it."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pycarp", "demo", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # let it tear its lab down
+            process.communicate(timeout=30)
+    return DemoRun(process.returncode, out, err, time.monotonic() - started, process.pid)
+
+
+def figure(pattern: str, text: str) -> re.Match[str]:
+    """Search the text with its line wrapping undone (paragraphs wrap at any space)."""
+    found = re.search(pattern, " ".join(text.split()))
+    assert found, f"no {pattern!r} in the demo's output:\n{text}"
+    return found
+
+
+# -- end to end (root) -----------------------------------------------------------------------
+
+
+def test_demo_tells_the_failover_story_and_leaves_nothing_behind(root: None) -> None:
+    done = run_demo()
+    out = done.stdout
+    assert done.returncode == 0, f"{done.stderr}\n{out}"
+    assert done.seconds < DEMO_LIMIT, f"the demo took {done.seconds:.1f} s"
+    assert "\x1b" not in out, "no escape codes without a terminal"
+    assert not list_namespaces_of(done.pid), "the demo's lab must be gone"
+
+    figure(r"h1 is MASTER of vhid 1, h2 of vhid 2", out)
+    figure(r"h1 crashes: kill -9", out)
+    figure(r"h2 took over vhid 1", out)
+    gap = float(figure(rf"h1's last advert {ARROW} h2's first: (\d+\.\d+) s", out).group(1))
+    assert 3.0 <= gap <= 4.5, f"takeover gap {gap} s (master-down interval 3.39 s)"
+    kill_to_address = float(figure(rf"kill {ARROW} 198\.51\.100\.100 on h2: (\d+\.\d+) s", out)[1])
+    assert 0.0 < kill_to_address <= gap + 0.5
+    lost = figure(r"no reply for (\d+) ms \((\d+) of (\d+) pings lost", out)
+    silence, lost_pings, sent = (int(lost.group(n)) for n in (1, 2, 3))
+    assert 0 < lost_pings < sent
+    assert 1000 <= silence <= 4500, f"client outage {silence} ms"
+    figure(r"found 198\.51\.100\.100 still on eth0 \(left behind by kill -9\)", out)
+    figure(r"No: h1 stays backup, because preemption is off", out)
+    figure(r"h1 took over both groups right after h2's goodbye", out)
+    figure(r"crash \(kill -9, cable out\) \d+ ms", out)
+    figure(r"nothing left behind", out)
+
+
+def test_keep_leaves_a_named_lab_that_lab_down_removes(root: None) -> None:
+    name = f"demot{os.getpid()}"[:16]
+    workdir: pathlib.Path | None = None
+    try:
+        done = run_demo("--keep", "--name", name)
+        assert done.returncode == 0, f"{done.stderr}\n{done.stdout}"
+        assert done.seconds < DEMO_LIMIT
+        workdir = pathlib.Path(figure(r"rm -r (\S+)", done.stdout).group(1))
+        assert f"lab --name {name} status" in done.stdout
+        assert f"lab --name {name} down" in done.stdout
+        kept = Lab.attach(name)
+        assert kept is not None
+        assert set(kept.hosts) == set(HOSTS)
+        for host in HOSTS:
+            assert namespace_pids(kept.namespace(host)), f"pycarp should still run on {host}"
+        assert "198.51.100.100" in {str(a.ip) for a in kept.virtual_addresses("h1")}
+
+        down = subprocess.run(
+            [sys.executable, "-m", "pycarp", "lab", "--name", name, "down"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert down.returncode == 0, down.stderr
+        assert Lab.attach(name) is None
+        assert not [ns for ns in list_namespaces() if ns.startswith(f"{LAB_PREFIX}{name}-")]
+    finally:
+        leftover = Lab.attach(name)
+        if leftover is not None:
+            leftover.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_keep_refuses_a_lab_that_already_exists(root: None) -> None:
+    name = f"demox{os.getpid()}"[:16]
+    lab = Lab.ensure(name, 1)
+    try:
+        done = run_demo("--keep", "--name", name, timeout=30)
+        assert done.returncode == 1
+        assert "already exists" in done.stderr
+        assert f"--name {name} down" in done.stderr
+    finally:
+        lab.close()
+
+
+def test_ctrl_c_tears_the_lab_down(root: None) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pycarp", "demo"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        for line in process.stdout:  # the lab is up and daemons run once the election is done
+            if "h1 is MASTER of vhid 1" in line or time.monotonic() > deadline:
+                break
+        assert list_namespaces_of(process.pid), "the demo's lab should exist by now"
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == demo_cli.EXIT_SIGINT
+    assert "interrupted; the lab was torn down" in err
+    assert not list_namespaces_of(process.pid)
+
+
+def list_namespaces_of(pid: int) -> list[str]:
+    return [ns for ns in list_namespaces() if ns.startswith(owned_prefix(pid))]
+
+
+# -- the pieces, on canned input (no root needed) --------------------------------------------
+
+
+def test_refuses_without_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert demo_cli.main([]) == demo_cli.EXIT_USAGE
+    assert "needs root" in capsys.readouterr().err
+
+
+def test_help_explains_the_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        demo_cli.main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for words in ("kill -9", "SIGTERM", "--keep", "preemption", "198.51.100.100"):
+        assert words in text
+
+
+def board_of(cells: dict[tuple[int, str], Cell]) -> Board:
+    default = Cell("backup", holds=False)
+    return Board(
+        tuple(((g.vhid, h), cells.get((g.vhid, h), default)) for g in GROUPS for h in HOSTS)
+    )
+
+
+def test_board_marks_masters_holders_and_stale_addresses() -> None:
+    board = board_of(
+        {
+            (1, "h1"): Cell("killed", holds=True),
+            (1, "h2"): Cell("MASTER", holds=True),
+            (2, "h1"): Cell("killed", holds=False),
+            (2, "h2"): Cell("MASTER", holds=True),
+        }
+    )
+    lines = render(board, lambda _style, text: text, "*")
+    assert lines[0].split() == list(HOSTS)
+    assert lines[1].split() == [
+        "vhid",
+        "1",
+        ".100",
+        "killed",
+        "*",
+        "stale",
+        "MASTER",
+        "*",
+        "backup",
+    ]
+    assert lines[2].split() == ["vhid", "2", ".101", "killed", "MASTER", "*", "backup"]
+    assert board.masters(1) == ["h2"]
+    assert board.holders(1) == ["h1", "h2"]
+    assert not board.served_by(1, "h2"), "a stale copy elsewhere means not cleanly served"
+    assert board.served_by(2, "h2")
+
+
+def test_plain_screen_prints_a_board_once_it_held_still_and_never_escape_codes() -> None:
+    stream = io.StringIO()
+    screen = Screen(stream, live=False, colour=False)
+    first, second = ["a", "b1"], ["a", "b2"]
+    screen.show_board(first)  # seen once: not printed yet
+    screen.show_board(second)  # changed before it settled: dropped
+    screen.show_board(second)  # seen twice: printed
+    screen.show_board(second)  # unchanged: not printed again
+    screen.step("doing something")
+    screen.show_board(first)
+    screen.result("done")  # a board seen once is printed before anything is said
+    text = stream.getvalue()
+    assert "\x1b" not in text
+    assert text.count("b2") == 1
+    assert text.count("b1") == 1
+    assert text.index("b2") < text.index("doing something") < text.index("b1") < text.index("done")
+
+
+def test_marks_fall_back_to_ascii() -> None:
+    assert marks_for("ascii") == ASCII_MARKS
+    assert marks_for("utf-8").holds == "●"
+
+
+PING_OUTPUT = """\
+PING 198.51.100.100 (198.51.100.100) 56(84) bytes of data.
+[1000.000000] 64 bytes from 198.51.100.100: icmp_seq=1 ttl=64 time=0.05 ms
+[1000.010000] 64 bytes from 198.51.100.100: icmp_seq=2 ttl=64 time=0.05 ms
+[1000.010100] 64 bytes from 198.51.100.100: icmp_seq=2 ttl=64 time=0.05 ms (DUP!)
+[1002.530000] 64 bytes from 198.51.100.100: icmp_seq=200 ttl=64 time=0.05 ms
+[1002.540000] 64 bytes from 198.51.100.100: icmp_seq=201 ttl=64 time=0.05 ms
+
+--- 198.51.100.100 ping statistics ---
+201 packets transmitted, 4 received, +1 duplicates, 98.01% packet loss, time 2540ms
+"""
+
+
+def test_ping_output_gives_losses_the_outage_and_the_real_spacing() -> None:
+    result = parse(PING_OUTPUT)
+    assert (result.transmitted, result.received, result.lost) == (201, 4, 197)
+    assert len(result.replies) == 4, "duplicates are not replies of their own"
+    assert result.longest_silence == pytest.approx(2.52)
+    assert result.spacing == pytest.approx(0.01)
+
+
+def test_ping_without_summary_is_an_error() -> None:
+    with pytest.raises(LabError, match="no summary"):
+        parse("ping: connect: Network is unreachable\n")
+
+
+def test_address_held_pairs_added_with_the_next_removed() -> None:
+    log = (
+        "23:59:59.990 INFO    1@eth0: BACKUP -> MASTER (master will time out: ...)\n"
+        "23:59:59.995 INFO    1@eth0: added 198.51.100.100/24 on eth0 (5.0 ms)\n"
+        "00:00:00.025 INFO    1@eth0: removed 198.51.100.100/24 on eth0 (4.0 ms)\n"
+        "00:00:00.030 INFO    2@eth0: added 198.51.100.101/24 on eth0 (4.0 ms)\n"
+    )
+    assert measure.address_held(log, "198.51.100.100") == pytest.approx(0.030)
+    assert measure.address_held(log, "198.51.100.101") is None, "still held: no figure"
+
+
+def test_demo_groups_spread_the_load() -> None:
+    """The embedded scenario: each of the first two hosts is preferred for one address."""
+    assert [group.preferred for group in GROUPS] == ["h1", "h2"]
+    assert all(group.ranked()[-1] == "h3" for group in GROUPS)
+    first = GROUPS[0]
+    assert first.master_down("h2") == pytest.approx(3 + 100 / 256)
+    assert first.master_down_formula("h2", "x") == "3 x 1 s + 100/256 s"
