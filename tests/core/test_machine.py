@@ -634,3 +634,31 @@ def test_a_paused_master_processes_the_queued_advert_as_a_backup() -> None:
 def test_stall_threshold(dead_ratio: int, advbase: int, expected: float) -> None:
     machine = new_machine(dead_ratio=dead_ratio, advbase=advbase)
     assert machine.stall_threshold == expected
+
+
+def test_a_paused_master_with_preempt_keeps_its_role_against_a_slower_master() -> None:
+    """Stepping down only to preempt again at once would move the addresses twice."""
+    machine = _master(new_machine(preempt=True), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    slower = signed_advert(machine.settings, advskew=200)
+    actions = machine.handle(received(slower), late)
+    assert machine.state is State.MASTER
+    assert kinds(actions) == [SendAdvertisement, Announce]
+
+
+def test_a_master_yields_with_a_last_advert_so_the_winner_reasserts() -> None:
+    machine = _master(new_machine(advskew=100), 0.0)
+    faster = signed_advert(machine.settings, advskew=0)
+    actions = machine.handle(received(faster), 4.2)
+    assert kinds(actions) == [SendAdvertisement, StateChanged, ReleaseAddresses, RunHook]
+    assert machine.state is State.BACKUP
+
+
+def test_a_paused_master_hearing_a_bow_out_keeps_its_role() -> None:
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    departing = signed_advert(machine.settings, advbase=255, advskew=255)
+    assert machine.handle(received(departing), late) == []
+    assert machine.state is State.MASTER

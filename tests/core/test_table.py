@@ -134,6 +134,8 @@ def _expected(step: Step, before: State, preempt: bool) -> Outcome:
             return Outcome(State.MASTER, [SendAdvertisement], "advert")
         case Step.STEP_DOWN:
             return Outcome(State.BACKUP, _STEP_DOWN, "master_down")
+        case Step.YIELD:
+            return Outcome(State.BACKUP, [SendAdvertisement, *_STEP_DOWN], "master_down")
         case Step.REASSERT:
             return Outcome(State.MASTER, [SendAdvertisement, Announce], "advert")
         case Step.LINK_LOST if before is State.MASTER:

@@ -6,14 +6,14 @@ first decides what happens:
 
 - the slower master (h2) advertises first: the rightful master (h1) hears a slower master and
   reasserts, i.e. advertises at once and announces its addresses again: clients move back;
-- h1 advertises first: h2 hears a faster master and steps down silently, h1 never hears h2,
-  nobody announces, and a client keeps sending to h2 (which no longer has the address) until
-  its ARP entry expires and is re-resolved: tens of seconds on Linux.
+- h1 advertises first: h2 hears a faster master and yields. If it yielded silently, h1 would
+  never hear h2, nobody would announce, and a client would keep sending to h2 (which no longer
+  has the address) until its ARP entry expires: tens of seconds on Linux.
 
 Both orders are forced here by timing the heal from the adverts seen on the bridge (the
 capture sees both sides of a partition: the rules drop frames between ports, not to the
-bridge). The second order is a known daemon bug, marked xfail(strict): it must start failing
-once the daemon re-points clients in that case too.
+bridge). The second order used to leave the client stuck on h2; the yielding master now sends
+one last advert (as ucarp does), which h1 hears as a slower master and answers by announcing.
 """
 
 from __future__ import annotations
@@ -118,15 +118,7 @@ def split_and_heal(
     "first",
     [
         "h2",
-        pytest.param(
-            "h1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=ClientNotPointedBack,
-                reason="daemon bug: a master that yields to a faster one announces nothing, "
-                "and the faster one never hears it, so clients keep the loser's MAC",
-            ),
-        ),
+        "h1",
     ],
     ids=["slower-master-speaks-first", "faster-master-speaks-first"],
 )

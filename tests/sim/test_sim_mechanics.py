@@ -277,4 +277,7 @@ def test_spans_outages_and_split_brain_episodes_are_measured_from_the_timeline()
     assert split.end == pytest.approx(20.0 + 2 * DELAY)  # host1's first advert after the heal
     (outage,) = analysis.outages(spans)  # the boot (no master yet) is not an outage
     assert outage.start == 30.0
-    assert outage.end == pytest.approx(29.0 + md(100) + 2 * DELAY)
+    # host2 yields with a last advert, host1 answers it at once (reassert), which moves host1's
+    # advert rhythm by one round trip (4 * DELAY): its last advert before the crash is then at
+    # 29 + 4 * DELAY, and host2 hears it one transit (2 * DELAY) later.
+    assert outage.end == pytest.approx(29.0 + 4 * DELAY + md(100) + 2 * DELAY)

@@ -122,16 +122,39 @@ class GroupMachine:
         if now < self._last_now:
             raise TimeWentBackwards(f"now={now} after now={self._last_now}")
         self._last_now = now
-        actions: list[Action] = []
         if isinstance(event, ev.TimerExpired | ev.PacketReceived) and self._stalled(now):
+            return self._handle_stalled(event, now)
+        inp = self._input_for(event, now)
+        if inp is None:  # a timer wake-up before the deadline: nothing is due yet
+            return []
+        return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+
+    def _handle_stalled(self, event: ev.Event, now: float) -> list[Action]:
+        """Apply the STALLED row, then the event itself in the state that leaves us in.
+
+        One exception: a master whose packet would, as a backup, make it master again at once
+        (a departing peer, or a slower one with preempt on) would step down only to take over
+        again in the same breath; it keeps its role and answers as a master instead.
+        """
+        inp = self._input_for(event, now) if isinstance(event, ev.PacketReceived) else None
+        verdict_reason = self._pending_verdict_reason
+        keeps_role = self.state is State.MASTER and inp is not None and self._retakes(inp)
+        actions: list[Action] = []
+        if not keeps_role:
             lateness = now - (self.next_deadline or now)
             self._pending_verdict_reason = f"paused: our timer fired {lateness:.1f} s late"
             actions = self._run(TRANSITIONS[(self.state, Input.STALLED)], Input.STALLED, event, now)
-        inp = self._input_for(event, now)
-        if inp is None:  # a timer wake-up before the deadline: nothing is due yet
+        if inp is None:  # the timer: the STALLED row has re-armed it, nothing else is due
             return actions
-        step = TRANSITIONS[(self.state, inp)]
-        return actions + self._run(step, inp, event, now)
+        self._pending_verdict_reason = verdict_reason
+        return actions + self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+
+    def _retakes(self, inp: Input) -> bool:
+        """Would this input make a BACKUP master at once?"""
+        step = TRANSITIONS[(State.BACKUP, inp)]
+        return step is Step.BECOME_MASTER or (
+            step is Step.PREEMPT_OR_RESTART and self.settings.preempt
+        )
 
     @property
     def stall_threshold(self) -> float:
@@ -252,6 +275,9 @@ class GroupMachine:
                     else f"{self._pending_verdict_reason}"
                 )
                 return self._step_down(now, reason)
+            case Step.YIELD:
+                last_word = self._advertise(now)
+                return [*last_word, *self._step_down(now, self._pending_verdict_reason)]
             case Step.REASSERT:
                 return [*self._advertise(now), Announce(repeat=1)]
             case Step.LINK_LOST:

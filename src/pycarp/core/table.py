@@ -44,6 +44,7 @@ class Step(enum.Enum):
     BECOME_MASTER = "become_master"
     ADVERTISE = "advertise"
     STEP_DOWN = "step_down"  # MASTER -> BACKUP
+    YIELD = "yield"  # a better master exists: one last advert (so it reasserts), then BACKUP
     REASSERT = "reassert"  # a slower master exists: advertise now and announce again
     LINK_LOST = "link_lost"  # -> INIT
     STOP = "stop"  # -> INIT for good; a master bows out first
@@ -96,8 +97,10 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.FORCE_MASTER: Step.IGNORE,
         Input.FORCE_BACKUP: Step.STEP_DOWN,
         Input.SHUTDOWN: Step.STOP,
-        Input.ADV_FASTER: Step.STEP_DOWN,
-        Input.ADV_EQUAL_PEER_WINS: Step.STEP_DOWN,
+        # Yield with a last advert, as ucarp does: the winner hears a slower master and
+        # reasserts (announces), so clients that followed us are pointed back at it at once.
+        Input.ADV_FASTER: Step.YIELD,
+        Input.ADV_EQUAL_PEER_WINS: Step.YIELD,
         # Another master that should yield (a backup that missed our adverts, or the other side
         # of a healed partition): ucarp re-announces; pycarp also advertises at once, so the
         # other side steps down within one transit instead of one interval.
