@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         code: int = module.main(args[1:])
         return code
     if args in (["-h"], ["--help"], []):
+        # ucarp users type --help and expect the daemon's flags: show both.
+        from pycarp.config.flags import build_parser
+
         print(_overview())
+        print()
+        print(build_parser().format_help())
         return 0 if args else 2
     run: int = importlib.import_module(SUBCOMMANDS["run"][0]).main(args)
     return run
