@@ -90,7 +90,9 @@ class Story:
             f"{second.preferred} {second.short}:"
         )
         say("  both do useful work and back each other up; h3 is the last resort for both.")
-        say(f"  On the board below, {mark} = holds the group's address.")
+        say("  A master advertises every advbase + advskew/256 s; backups take over when the")
+        say(f"  adverts stop. On the board below, {mark} = holds the group's address (stale: it")
+        say("  is still on a host that is not the group's master).")
         say()
 
     # -- steps --------------------------------------------------------------------------------
