@@ -44,7 +44,7 @@ from .scripts.support import (
 
 
 class ClientNotPointedBack(AssertionError):
-    """The symptom of the bug: the client's ARP entry still names the losing master."""
+    """The failure this file guards against: the client's ARP entry still names the loser."""
 
 
 HEAD_START = 0.15  # heal this long before the chosen master's next advert
