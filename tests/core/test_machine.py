@@ -368,18 +368,42 @@ def test_shutdown_from_backup_sends_nothing() -> None:
     assert machine.handle(ev.ShutdownRequested(), 2.0) == []
 
 
-def test_a_backup_hearing_a_bow_out_takes_over_at_once() -> None:
+@pytest.mark.parametrize("advskew", [0, 50])
+def test_a_backup_hearing_a_bow_out_takes_over_after_its_own_skew(advskew: int) -> None:
     segment, master, backup = _pair(
-        group_settings(source=LOWER_PEER), group_settings(source=HIGHER_PEER, advskew=50)
+        group_settings(source=LOWER_PEER, advskew=0),
+        group_settings(source=HIGHER_PEER, advskew=advskew),
     )
     segment.run_until(10.0)
     assert (master.state, backup.state) == (State.MASTER, State.BACKUP)
     segment.now = 10.2
     segment.feed(master, ev.ShutdownRequested())
+    segment.run_until(10.2 + advskew / 256)
     assert (master.state, backup.state) == (State.INIT, State.MASTER)
     change = [a for t, m, a in segment.log if m is backup and isinstance(a, StateChanged)][-1]
-    assert change.reason.startswith("master will time out: advert from 198.51.100.1")
-    assert [t for t, m, a in segment.log if m is backup and isinstance(a, ClaimAddresses)] == [10.2]
+    assert "advert from 198.51.100.1 (advbase 255, advskew 255) is departing" in change.reason
+    claimed = [t for t, m, a in segment.log if m is backup and isinstance(a, ClaimAddresses)]
+    assert claimed == [pytest.approx(10.2 + advskew / 256)]
+
+
+def test_a_better_backup_answers_a_bow_out_first_and_the_others_stay() -> None:
+    """Three hosts: the master leaves; only the advskew-50 backup ever becomes master."""
+    segment, master, better = _pair(
+        group_settings(source=LOWER_PEER, advskew=0),
+        group_settings(source=HIGHER_PEER, advskew=50),
+    )
+    worse = GroupMachine(
+        group_settings(source=ipaddress.ip_address("198.51.100.9"), advskew=200), random.Random(3)
+    )
+    segment.machines.append(worse)
+    segment.feed(worse, ev.Started())
+    segment.run_until(10.0)
+    segment.now = 10.2
+    segment.feed(master, ev.ShutdownRequested())
+    segment.run_until(14.0)
+    assert (master.state, better.state, worse.state) == (State.INIT, State.MASTER, State.BACKUP)
+    worse_changes = [a for t, m, a in segment.log if m is worse and isinstance(a, StateChanged)]
+    assert [(c.old, c.new) for c in worse_changes] == [(State.INIT, State.BACKUP)]
 
 
 @pytest.mark.parametrize("from_master", [True, False])

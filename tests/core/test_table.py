@@ -130,6 +130,8 @@ def _expected(step: Step, before: State, preempt: bool) -> Outcome:
             return Outcome(State.BACKUP, [], "master_down")
         case Step.BECOME_MASTER:
             return Outcome(State.MASTER, _BECOME_MASTER, "advert")
+        case Step.EXPEDITE:  # OUR_ADVSKEW is not 0: wait advskew/256 s, then the timer decides
+            return Outcome(State.BACKUP, [], "skew")
         case Step.ADVERTISE:
             return Outcome(State.MASTER, [SendAdvertisement], "advert")
         case Step.STEP_DOWN:
@@ -180,6 +182,7 @@ def test_every_state_and_input(pair: tuple[State, Input], preempt: bool) -> None
         "same": deadline_before,
         "master_down": now + machine.master_down_interval,
         "advert": now + machine.advertisement_interval,
+        "skew": now + OUR_ADVSKEW / 256,
         "none": None,
     }
     assert machine.next_deadline == deadlines[expected.deadline]

@@ -35,6 +35,7 @@ from pycarp.core.table import TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
+    SKEW_UNIT,
     advertisement_interval,
     master_down_interval,
     wire_advskew,
@@ -94,6 +95,7 @@ class GroupMachine:
         self._last_now = float("-inf")
         self._pending_drop: PacketDropped | None = None
         self._pending_verdict_reason = ""
+        self._expedited_by = ""  # why the master-down timer was cut short (a bow-out), if it was
 
     # -- what the runtime and the status view read ------------------------------------------
 
@@ -150,9 +152,9 @@ class GroupMachine:
         return actions + self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
 
     def _retakes(self, inp: Input) -> bool:
-        """Would this input make a BACKUP master at once?"""
+        """Would this input make a BACKUP master at once (or after its own skew only)?"""
         step = TRANSITIONS[(State.BACKUP, inp)]
-        return step is Step.BECOME_MASTER or (
+        return step in (Step.BECOME_MASTER, Step.EXPEDITE) or (
             step is Step.PREEMPT_OR_RESTART and self.settings.preempt
         )
 
@@ -258,12 +260,24 @@ class GroupMachine:
                 return self._enter_backup(now, "carrier up") if self._running else []
             case Step.RESTART_MASTER_DOWN:
                 self.next_deadline = now + self.master_down_interval
+                self._expedited_by = ""
                 return []
             case Step.PREEMPT_OR_RESTART:
                 if self.settings.preempt:
                     return self._become_master(now, f"preempting: {self._pending_verdict_reason}")
                 self.next_deadline = now + self.master_down_interval
                 return []
+            case Step.EXPEDITE:
+                skew = self.advskew_on_wire / SKEW_UNIT
+                if skew == 0:
+                    return self._become_master(
+                        now, _master_reason(inp, self._pending_verdict_reason)
+                    )
+                self.next_deadline = now + skew
+                self._expedited_by = self._pending_verdict_reason
+                return []
+            case Step.BECOME_MASTER if inp is Input.TIMER and self._expedited_by:
+                return self._become_master(now, f"after our skew: {self._expedited_by}")
             case Step.BECOME_MASTER:
                 return self._become_master(now, _master_reason(inp, self._pending_verdict_reason))
             case Step.ADVERTISE:
@@ -319,6 +333,7 @@ class GroupMachine:
 
     def _become_master(self, now: float, reason: str) -> list[Action]:
         self._adverts_as_master = 0
+        self._expedited_by = ""
         return [
             self._change(State.MASTER, reason),
             ClaimAddresses(),

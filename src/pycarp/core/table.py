@@ -42,6 +42,7 @@ class Step(enum.Enum):
     RESTART_MASTER_DOWN = "restart_master_down"
     PREEMPT_OR_RESTART = "preempt_or_restart"  # master now if preempt is on, else wait
     BECOME_MASTER = "become_master"
+    EXPEDITE = "expedite"  # the master is leaving: take over after our own skew only
     ADVERTISE = "advertise"
     STEP_DOWN = "step_down"  # MASTER -> BACKUP
     YIELD = "yield"  # a better master exists: one last advert (so it reasserts), then BACKUP
@@ -84,7 +85,10 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.ADV_EQUAL_PEER_WINS: Step.RESTART_MASTER_DOWN,
         Input.ADV_EQUAL_WE_WIN: Step.RESTART_MASTER_DOWN,  # equal is never "strictly better"
         Input.ADV_SLOWER: Step.PREEMPT_OR_RESTART,
-        Input.ADV_DEPARTING: Step.BECOME_MASTER,
+        # The kernels take over at once, so every backup claims the addresses and all but the
+        # best step down again a moment later (clients briefly follow them). Waiting our own
+        # advskew/256 s first lets the best backup speak first; the others hear it and stay.
+        Input.ADV_DEPARTING: Step.EXPEDITE,
         # Asleep past our own master-down: we know nothing about the last seconds, so listen
         # for a full master-down interval before taking over.
         Input.STALLED: Step.RESTART_MASTER_DOWN,
