@@ -35,11 +35,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead, remove leftovers of crashed programs' labs (owner process gone)",
     )
-    commands.add_parser("status", help="hosts, addresses, link state, impairments")
+    status = commands.add_parser("status", help="hosts, addresses, link state, impairments")
     run = commands.add_parser("exec", help="run a command in a node: exec h1 -- ip addr")
     run.add_argument("node", help="h1..hN, client, or sw (the switch)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- command [args...]")
-    for sub in (up, down, run):
+    for sub in (up, down, status, run):
         sub.add_argument("--name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
