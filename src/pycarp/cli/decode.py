@@ -25,13 +25,13 @@ from pycarp import pcap
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
+from pycarp.core.receive import WIRE_TTL
 from pycarp.core.stats import DropReason
 from pycarp.core.timing import advertisement_interval
 
 EXIT_OK = 0
 EXIT_UNVERIFIED = 1
 EXIT_BAD_INPUT = 2
-WIRE_TTL = 255
 
 _EPILOG = """\
 input:

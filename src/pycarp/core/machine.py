@@ -29,8 +29,9 @@ from pycarp.core.actions import (
 )
 from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.election import Verdict, judge
+from pycarp.core.receive import validate
 from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
-from pycarp.core.stats import DropReason, DropStats
+from pycarp.core.stats import DropStats
 from pycarp.core.table import TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
@@ -41,7 +42,6 @@ from pycarp.core.timing import (
     wire_advskew,
 )
 
-WIRE_TTL = 255
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 
 
@@ -188,30 +188,11 @@ class GroupMachine:
             case _:
                 return _SIMPLE_INPUT[type(event)]
 
-    def _validate(self, packet: ev.PacketReceived) -> wire.Advertisement:
-        """Cheapest check first, as FreeBSD does; raises DecodeError naming the reason."""
-        if self.settings.multicast and packet.ttl != WIRE_TTL:
-            raise wire.DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
-        adv = wire.decode(packet.payload)
-        if adv.vhid != self.settings.vhid:
-            raise wire.DecodeError(
-                DropReason.BAD_VHID, f"vhid {adv.vhid}, this group is {self.settings.vhid}"
-            )
-        if packet.source == self.settings.source:
-            raise wire.DecodeError(DropReason.OWN_PACKET, "our own advertisement")
-        if not self._signer.verify(adv.counter_bytes, adv.digest):
-            hint = self._signer.explain_mismatch(adv.counter_bytes, adv.digest)
-            raise wire.DecodeError(
-                DropReason.BAD_AUTH,
-                hint or "digest does not verify: passphrase or address set differ",
-            )
-        return adv
-
     def _classify_packet(self, packet: ev.PacketReceived) -> Input:
         """Validate, then remember either the drop or the election verdict for the step."""
         self._pending_drop = None
         try:
-            adv = self._validate(packet)
+            adv = validate(packet, self.settings, self._signer)
         except wire.DecodeError as error:
             self.stats.count(error.reason)
             self._pending_drop = PacketDropped(

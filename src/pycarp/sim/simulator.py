@@ -40,7 +40,8 @@ from pycarp.core.actions import (
     StateChanged,
 )
 from pycarp.core.auth import IPAddress
-from pycarp.core.machine import WIRE_TTL, GroupMachine
+from pycarp.core.machine import GroupMachine
+from pycarp.core.receive import WIRE_TTL
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason
 from pycarp.sim import analysis
