@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in ip:iproute2 nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping; do
+for pair in ip:iproute2 nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping keepalived:keepalived; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)

@@ -1,0 +1,213 @@
+"""Advertisement jitter and false failovers of a busy pycarp, over minutes.
+
+h1 is master of N groups (default 255, advbase 1, advskew 0) in one pycarp process pinned to
+CPU 0; h2 is backup of the same groups (advskew 100), unpinned. Meanwhile a CPU hog (a
+bounded busy loop) saturates CPU 1, and the 255 groups in one process keep Python's garbage
+collector busy: each advertisement allocates (events, actions, payloads), so collections run
+all the time, including the occasional full one over every object of the process.
+
+From the bridge capture, for every group, the time between consecutive advertisements of h1
+is compared with the nominal interval (1 s): p50 / p99 / max of the deviation, over all
+groups. A false failover is any state change after start-up (h2 leaving BACKUP, h1 leaving
+MASTER) or any advertisement from h2. Targets: p99 below 20 ms and no false failover.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import itertools
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import typing
+
+from benchlib import runner
+from benchlib.beacons import Beacon, BridgeCapture
+from benchlib.groups import changes, plan, wait_all, write_groups
+from benchlib.procstat import cpu
+from pycarp.core import timing
+from pycarp.lab import Lab, LabError
+from pycarp.lab.daemons import Daemon, start_pycarp
+from pycarp.lab.naming import BRIDGE
+
+MASTER_SKEW, BACKUP_SKEW = 0, 100
+NOMINAL = timing.advertisement_interval(1, MASTER_SKEW)
+HOG = (
+    "import sys, time\n"
+    "end = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end:\n"
+    "    pass\n"
+)
+DAEMON_CPU, HOG_CPU = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    deviations: list[float]  # |interval - nominal| for every pair of consecutive adverts
+    signed_mean: float  # mean of interval - nominal (drift of the schedule)
+    missing: int  # intervals longer than 1.5 nominal (an advert not sent or not seen)
+    false_failovers: list[str]
+    master_cpu_percent: float  # h1's pycarp, % of one core over the run
+    seconds: float
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int]) -> typing.Iterator[None]:
+    """Pin this process while the body starts children: they inherit the affinity."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outcome:
+    layout = plan(groups, 1)
+    with (
+        Lab.create(hosts=2) as lab,
+        BridgeCapture(lab, BRIDGE, workdir / "wire.pcap") as capture,
+    ):
+        write_groups(lab, "h1", layout, MASTER_SKEW, workdir / "h1.toml")
+        write_groups(lab, "h2", layout, BACKUP_SKEW, workdir / "h2.toml")
+        with pinned({DAEMON_CPU}):
+            master = start_pycarp(
+                lab, "h1", ["--config", str(workdir / "h1.toml")], workdir=workdir
+            )
+        wait_all(master, "MASTER", layout, 60)
+        backup = start_pycarp(lab, "h2", ["--config", str(workdir / "h2.toml")], workdir=workdir)
+        wait_all(backup, "BACKUP", layout, 60)
+        time.sleep(2.0)
+        settled = {d.node: len(changes(d)) for d in (master, backup)}
+        hog_process = None
+        if hog:
+            hog_process = lab.popen(
+                "h2",
+                ["taskset", "-c", str(HOG_CPU), sys.executable, "-c", HOG, f"{seconds + 5:.0f}"],
+            )
+        began_wall, began = time.time(), time.monotonic()
+        cpu_before = cpu(master.pid)
+        for _ in range(int(seconds) + 1):  # bounded: one look a second
+            if time.monotonic() - began >= seconds:
+                break
+            _check_alive(master, backup)
+            time.sleep(min(1.0, max(0.0, seconds - (time.monotonic() - began))))
+        elapsed = time.monotonic() - began
+        cpu_after = cpu(master.pid)
+        ended_wall = time.time()
+        if hog_process is not None:
+            hog_process.terminate()
+            hog_process.wait(timeout=5)
+        _check_alive(master, backup)
+        time.sleep(1.0)
+        # Read the logs before the lab's teardown makes both daemons bow out.
+        false = [
+            f"{daemon.node}: {c.vhid}@{c.interface} {c.old} -> {c.new} ({c.reason})"
+            for daemon in (master, backup)
+            for c in changes(daemon)[settled[daemon.node] :]
+        ]
+        capture.stop()
+        beacons = capture.beacons()
+        h1, h2 = str(lab.ipv4("h1").ip), str(lab.ipv4("h2").ip)
+
+    from_backup = [b for b in beacons if b.source == h2 and not b.leaving]
+    if from_backup:
+        groups_heard = sorted({b.group for b in from_backup})
+        false.append(f"h2 advertised for {len(groups_heard)} group(s): {groups_heard[:10]}")
+    intervals = _intervals(beacons, h1, began_wall, ended_wall)
+    return Outcome(
+        deviations=[abs(i - NOMINAL) for i in intervals],
+        signed_mean=statistics.fmean(intervals) - NOMINAL if intervals else 0.0,
+        missing=sum(1 for i in intervals if i > 1.5 * NOMINAL),
+        false_failovers=false,
+        master_cpu_percent=100 * (cpu_after.run_seconds - cpu_before.run_seconds) / elapsed,
+        seconds=elapsed,
+    )
+
+
+def _check_alive(*daemons: Daemon) -> None:
+    for daemon in daemons:
+        if not daemon.alive():
+            raise LabError(f"pycarp on {daemon.node} exited:\n{daemon.log()[-1500:]}")
+
+
+def _intervals(beacons: list[Beacon], source: str, start: float, end: float) -> list[float]:
+    """Gaps between consecutive adverts of each group from ``source`` inside [start, end]."""
+    times: dict[int, list[float]] = collections.defaultdict(list)
+    for beacon in beacons:
+        if beacon.source == source and not beacon.leaving and start <= beacon.timestamp <= end:
+            times[beacon.group].append(beacon.timestamp)
+    gaps: list[float] = []
+    for stamps in times.values():
+        stamps.sort()
+        gaps += [b - a for a, b in itertools.pairwise(stamps)]
+    return gaps
+
+
+def main() -> int:
+    def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--minutes", type=float, default=None, help="length of a run (default 10; 1 --quick)"
+        )
+        parser.add_argument("--groups", type=int, default=255, help="groups (default 255)")
+        parser.add_argument("--no-hog", action="store_true", help="leave CPU 1 alone (a baseline)")
+
+    options = runner.parse(
+        __doc__.splitlines()[0] if __doc__ else "", default_runs=1, quick_runs=1, extra=extra
+    )
+    args = options.raw
+    minutes = args.minutes if args.minutes is not None else (1.0 if options.quick else 10.0)
+    if not 1 <= args.groups <= 255:
+        print("--groups must be 1..255", file=sys.stderr)
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        print("needs two CPUs (the daemon on one, the hog on the other)", file=sys.stderr)
+        return 2
+    hog = not args.no_hog
+    runner.header(
+        f"jitter: {args.groups} master groups, {minutes:g} min, "
+        f"{'CPU hog on CPU 1' if hog else 'no hog'}"
+    )
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="pycarp-bench-") as scratch:
+        for run in range(1, options.runs + 1):
+            workdir = pathlib.Path(scratch) / f"run{run}"
+            workdir.mkdir()
+            try:
+                outcome = trial(args.groups, minutes * 60, hog, workdir)
+            except (LabError, subprocess.TimeoutExpired) as error:
+                runner.progress(f"run {run}: FAILED: {error}")
+                continue
+            outcomes.append(outcome)
+            report(run, outcome)
+    runner.footer()
+    return 0 if outcomes else 1
+
+
+def report(run: int, outcome: Outcome) -> None:
+    values = outcome.deviations
+    print(f"-- run {run}: {outcome.seconds:.0f} s, {len(values)} intervals")
+    if values:
+        print(
+            "deviation from the 1 s interval: "
+            f"p50 {runner.percentile(values, 0.50) * 1000:.2f} ms, "
+            f"p99 {runner.percentile(values, 0.99) * 1000:.2f} ms, "
+            f"max {max(values) * 1000:.2f} ms; mean interval "
+            f"{(NOMINAL + outcome.signed_mean) * 1000:.2f} ms; "
+            f"intervals > 1.5 s: {outcome.missing}"
+        )
+    print(f"h1 pycarp CPU: {outcome.master_cpu_percent:.2f} % of one core")
+    print(f"false failovers: {len(outcome.false_failovers)}")
+    for line in outcome.false_failovers[:20]:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
