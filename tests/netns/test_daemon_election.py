@@ -16,6 +16,7 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 
 from .scripts.support import (
+    DUAL_STACK,
     VIPS,
     advert_times,
     arping_macs,
@@ -29,8 +30,6 @@ from .scripts.support import (
     start_group,
     wait_for_stable_master,
 )
-
-DUAL_STACK = ("198.51.100.100/24", "2001:db8::100/64")
 
 
 @pytest.mark.parametrize(

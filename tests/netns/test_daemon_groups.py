@@ -77,7 +77,8 @@ def test_two_groups_in_one_process_spread_load_and_fail_over_separately(
         daemons = start_hosts(lab, tmp_path, lab.hosts, [1, 2])
         wait_for_stable_master(daemons, "h1", vhid=1)
         wait_for_stable_master(daemons, "h2", vhid=2)
-        assert (holders_of(lab, 1, daemons), holders_of(lab, 2, daemons)) == (["h1"], ["h2"])
+        spread = (["h1"], ["h2"])
+        wait_for(lambda: (holders_of(lab, 1, daemons), holders_of(lab, 2, daemons)) == spread, 2)
         before = {node: len(changes_of(d, vhid=2)) for node, d in daemons.items()}
 
         killed_at = time.time()

@@ -110,7 +110,7 @@ def test_up_down_and_notify_hooks_get_the_documented_arguments(
         assert notes[1]["env"]["PYCARP_NEW_STATE"] == "MASTER"
         assert notes[1]["env"]["PYCARP_VHID"] == "1"
     # --address-mode native: pycarp added the addresses itself, with their prefixes.
-    assert held_ips(lab, "h2") == ips(VIPS)
+    wait_for(lambda: held_ips(lab, "h2") == ips(VIPS), 2.0)
     assert {str(a) for a in lab.virtual_addresses("h2")} == set(VIPS)
 
 

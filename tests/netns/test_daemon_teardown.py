@@ -17,7 +17,7 @@ from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import pycarp_args, start_pycarp, wait_for
 from pycarp.lab.namespaces import list_namespaces, namespace_pids, process_alive
 
-from .scripts.support import ELECTION_TIMEOUT, VIPS, held_ips, wait_for_state, write_script
+from .scripts.support import ELECTION_TIMEOUT, VIPS, held_ips, ips, wait_for_state, write_script
 
 HANG = """sleep 60 &
 echo $! > {folder}/child.pid
@@ -58,7 +58,7 @@ def test_a_failure_inside_a_running_lab_leaves_no_namespace_or_process(
             wait_for_state(daemons[0], "MASTER", timeout=ELECTION_TIMEOUT)
             child = tmp_path / "child.pid"
             wait_for(lambda: child.exists() and child.read_text().endswith("\n"), 5.0)
-            assert held_ips(lab, "h1")
+            wait_for(lambda: held_ips(lab, "h1") == ips(VIPS), 2.0)
             pids.extend(daemon.pid for daemon in daemons)
             pids.append(int(child.read_text()))
             pids.extend(pid for ns in lab_namespaces for pid in namespace_pids(ns))

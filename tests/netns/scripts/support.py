@@ -25,6 +25,7 @@ from pycarp.lab.capture import Advert
 from pycarp.lab.daemons import LAB_PASSPHRASE, Daemon, pycarp_args, start_pycarp, wait_for
 
 VIPS = ("198.51.100.100/24", "198.51.100.101/24")
+DUAL_STACK = ("198.51.100.100/24", "2001:db8::100/64")
 SKEWS = (0, 100, 200)
 ADVBASE = 1.0
 DEAD_RATIO = 3
