@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
@@ -108,7 +109,12 @@ class Daemon:
         assert self._tasks is not None
         sock = await self._socket_for(group)
         driver = GroupDriver(
-            group, socket=sock, platform=self.platform, rng=self._rng, on_state=self._on_state
+            group,
+            socket=sock,
+            platform=self.platform,
+            rng=self._rng,
+            on_state=self._on_state,
+            read_pending=functools.partial(self._on_readable, sock),
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [

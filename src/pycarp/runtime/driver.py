@@ -59,6 +59,7 @@ class GroupDriver:
         platform: Platform,
         rng: random.Random,
         on_state: StateListener | None = None,
+        read_pending: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.machine = GroupMachine(config.settings, rng)
@@ -68,6 +69,7 @@ class GroupDriver:
         self._socket = socket
         self._platform = platform
         self._on_state = on_state
+        self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._dropped_from: set[tuple[DropReason, str]] = set()
@@ -98,7 +100,19 @@ class GroupDriver:
         self.stop_timer()
         deadline = self.machine.next_deadline
         if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self.feed, ev.TimerExpired())
+            self._timer = self._loop.call_at(deadline, self._deadline_reached)
+
+    def _deadline_reached(self) -> None:
+        """Read what the network already delivered, then let the timer speak.
+
+        After the process was frozen (SIGSTOP, a suspended VM) the expired timer runs before
+        the packets that arrived meanwhile are read: a backup would take over although its
+        master's adverts sit unread in the socket. ``read_pending`` feeds them in first.
+        """
+        self._timer = None
+        if self._read_pending is not None:
+            self._read_pending()
+        self.feed(ev.TimerExpired())
 
     def _execute(self, action: Action) -> ev.Event | None:
         match action:
