@@ -116,7 +116,6 @@ FLAG_CASES: list[tuple[str, str, str | None, Check]] = [
     ("--advskew", "-k", "254", lambda c: the_group(c).settings.advskew == 254),
     ("--deadratio", "-r", "5", lambda c: the_group(c).settings.dead_ratio == 5),
     ("--debug", "-D", None, lambda c: c.debug),
-    ("--shutdown", "-z", None, lambda c: the_group(c).shutdown_script),
     ("--daemonize", "-B", None, lambda c: c.daemonize),
     ("--ignoreifstate", "-S", None, lambda c: the_group(c).ignore_ifstate),
     (
@@ -155,6 +154,14 @@ def test_each_ucarp_flag_long_and_short_sets_its_field(
     assert by_short == by_long
     assert check(by_short)
     assert not check(parse(BASELINE))  # the check tells the flag's effect from the defaults
+
+
+@pytest.mark.parametrize("spelling", ["-z", "--shutdown"])
+def test_shutdown_is_accepted_and_always_on(monkeypatch: pytest.MonkeyPatch, spelling: str) -> None:
+    """ucarp -z runs the down script when a master exits; pycarp always does (see --help)."""
+    monkeypatch.setenv(PASS_ENV, "from-env")
+    argv = ["-i", "eth0", "-s", SOURCE, "-v", "1", "-a", VIP]
+    assert parse([*argv, spelling]) == parse(argv)
 
 
 @pytest.mark.parametrize("spelling", ["-o", "--passfile"])

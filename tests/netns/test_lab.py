@@ -13,7 +13,13 @@ import pytest
 from pycarp.cli import lab as lab_cli
 from pycarp.lab import Lab, LabError
 from pycarp.lab.namespaces import list_namespaces, process_alive
-from pycarp.lab.naming import owned_name
+from pycarp.lab.naming import owned_name, owned_prefix
+
+
+def ours() -> set[str]:
+    """Namespaces of labs this test process made (other processes may build labs meanwhile)."""
+    prefix = owned_prefix()
+    return {namespace for namespace in list_namespaces() if namespace.startswith(prefix)}
 
 
 def ping(lab: Lab, source: str, target: str, *, v6: bool = False, count: int = 3) -> bool:
@@ -39,17 +45,17 @@ def received_pings(lab: Lab, source: str, target: str, count: int) -> int:
 
 
 def test_lab_builds_and_tears_down_completely(root: None) -> None:
-    before = set(list_namespaces())
+    before = ours()
     with Lab.create(hosts=2, client=True) as lab:
-        created = set(list_namespaces()) - before
+        created = ours() - before
         assert created == {lab.namespace(node) for node in ("sw", "h1", "h2", "client")}
         sleeper = lab.popen("h1", ["sleep", "30"])
-    assert set(list_namespaces()) == before
+    assert ours() == before
     assert sleeper.poll() is not None, "teardown must end the processes the lab started"
 
 
 def test_teardown_also_happens_on_exception(root: None) -> None:
-    before = set(list_namespaces())
+    before = ours()
     started: list[subprocess.Popen[bytes]] = []
 
     def fail_inside_a_lab() -> None:
@@ -59,12 +65,12 @@ def test_teardown_also_happens_on_exception(root: None) -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         fail_inside_a_lab()
-    assert set(list_namespaces()) == before
+    assert ours() == before
     assert started[0].poll() is not None
 
 
 def test_teardown_also_happens_on_ctrl_c(root: None) -> None:
-    before = set(list_namespaces())
+    before = ours()
     started: list[subprocess.Popen[bytes]] = []
 
     def interrupted_inside_a_lab() -> None:
@@ -75,7 +81,7 @@ def test_teardown_also_happens_on_ctrl_c(root: None) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         interrupted_inside_a_lab()
-    assert set(list_namespaces()) == before
+    assert ours() == before
     assert started[0].poll() is not None
 
 

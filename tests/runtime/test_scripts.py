@@ -114,15 +114,14 @@ def test_notify_gets_vhid_at_interface_and_the_new_state(tmp_path: pathlib.Path)
 
 
 @pytest.mark.parametrize(
-    ("shutdown", "become_master", "expected"),
+    ("become_master", "expected"),
     [
-        (True, False, ["down", "down"]),  # a neutral backup never ran it: runs on exit
-        (False, False, []),  # without --shutdown, a backup exits silently (as ucarp)
-        (True, True, ["up", "up", "down", "down"]),  # the bow-out ran it: not twice
+        (False, []),  # a backup exits silently (ucarp -z: "if not BACKUP")
+        (True, ["up", "up", "down", "down"]),  # a master runs it once, with the bow-out
     ],
 )
-def test_shutdown_flag_runs_the_down_script_on_exit(
-    tmp_path: pathlib.Path, shutdown: bool, become_master: bool, expected: list[str]
+def test_a_master_runs_the_down_script_on_exit_a_backup_does_not(
+    tmp_path: pathlib.Path, become_master: bool, expected: list[str]
 ) -> None:
     log = tmp_path / "calls.log"
     up = recording_script(tmp_path, "up", log)
@@ -133,7 +132,6 @@ def test_shutdown_flag_runs_the_down_script_on_exit(
             upscript=up,
             downscript=down,
             neutral=True,
-            shutdown_script=shutdown,
             dead_ratio=1 if become_master else 10,
         )
         async with running(node):

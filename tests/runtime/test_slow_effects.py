@@ -22,7 +22,9 @@ from .support import (
     group,
     hanging_script,
     kill_leftovers,
+    read_calls,
     read_pids,
+    recording_script,
     run,
     running,
     stop,
@@ -124,3 +126,37 @@ def test_slow_netlink_delays_no_advert_and_no_election() -> None:
             assert host.addresses.addresses("eth0") == set()
 
     run(scenario())
+
+
+def test_a_hanging_up_script_is_cut_short_at_exit_and_the_down_script_still_runs(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripts mode: the down script removes the address, so it must run even after a hang."""
+    pids = tmp_path / "pids"
+    calls = tmp_path / "calls"
+    up = hanging_script(tmp_path, "up", pids)
+    down = recording_script(tmp_path, "down", calls)
+    monkeypatch.setattr(daemon_module, "SHUTDOWN_DRAIN_TIMEOUT", 0.5)
+
+    async def scenario() -> None:
+        host = FakeHost(SOURCE, {"eth0": FakeSegment()})
+        config = group(
+            source=SOURCE,
+            addresses=ADDRESSES[:1],
+            upscript=up,
+            downscript=down,
+            neutral=True,
+            script_timeout=3600,
+        )
+        node = Node(host, [config])
+        async with running(node):
+            await wait_until(lambda: node.state() is State.MASTER, 2, "master")
+            await wait_until(lambda: len(read_pids(pids)) == 2, 2, "up script hanging")
+            assert await stop(node) == 0
+        assert [c.script for c in read_calls(calls)] == ["down"]
+        assert not any(map(alive, read_pids(pids))), "the hook outlived the daemon"
+
+    try:
+        run(scenario())
+    finally:
+        kill_leftovers(read_pids(pids))

@@ -56,7 +56,6 @@ class RawGroup:
     downscript: object = None
     xparam: object = None
     notify: object = None
-    shutdown_script: bool = False
     ignore_ifstate: bool = False
     destination: object = None
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
@@ -94,7 +93,6 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
         downscript=_script(name("downscript"), raw.downscript),
         xparam=None if raw.xparam is None else str(raw.xparam),
         notify=_command(name("notify"), raw.notify),
-        shutdown_script=_flag(name("shutdown_script"), raw.shutdown_script),
         ignore_ifstate=_flag(name("ignore_ifstate"), raw.ignore_ifstate),
         destination=(
             None if raw.destination is None else parse_ip(name("destination"), str(raw.destination))

@@ -127,7 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-r", "--deadratio", default="3", metavar="N", help="adverts missed before takeover (3)"
     )
     g.add_argument("-D", "--debug", action="store_true", help="debug logging")
-    g.add_argument("-z", "--shutdown", action="store_true", help="run the down script on exit too")
+    g.add_argument(
+        "-z",
+        "--shutdown",
+        action="store_true",
+        help="accepted for ucarp compatibility; always on in pycarp: a master that stops "
+        "runs its down script (and releases its addresses)",
+    )
     g.add_argument("-B", "--daemonize", action="store_true", help="run in the background")
     g.add_argument("-S", "--ignoreifstate", action="store_true", help="ignore carrier loss on IF")
     g.add_argument(
@@ -226,7 +232,6 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         downscript=args.downscript,
         xparam=args.xparam,
         notify=args.notify,
-        shutdown_script=args.shutdown,
         ignore_ifstate=args.ignoreifstate,
         destination=_destination(args),
         script_timeout=args.script_timeout,

@@ -58,7 +58,6 @@ class GroupConfig:
     downscript: str | None = None
     xparam: str | None = None
     notify: tuple[str, ...] = ()  # devd-style command: argv + "<vhid>@<if>" + "<STATE>"
-    shutdown_script: bool = False  # ucarp --shutdown: run the down script when exiting
     ignore_ifstate: bool = False  # ucarp --ignoreifstate: never go to INIT on carrier loss
     destination: IPAddress | None = None  # unicast peer / broadcast / other group; None: CARP's
     script_timeout: float = DEFAULT_SCRIPT_TIMEOUT

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import Hook, State
+from pycarp.core.actions import State
 from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR
 from pycarp.core.stats import DropReason, DropStats
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
@@ -143,19 +143,27 @@ class Daemon:
         driver = self.drivers.pop(key)
         driver.feed(ev.ShutdownRequested())
         driver.stop_timer()
-        if driver.config.shutdown_script and not driver.ran_down_hook_last:
-            driver.run_hook(Hook.DOWN)  # ucarp --shutdown: the down script runs on exit
-        for queue in (driver.addresses_queue, driver.scripts_queue):
+        queues = (driver.addresses_queue, driver.scripts_queue)
+        for queue in queues:
             queue.close()
         workers = self._workers.pop(key)
-        _done, pending = await asyncio.wait(workers, timeout=SHUTDOWN_DRAIN_TIMEOUT)
-        for task in pending:
+        # Every job gets SHUTDOWN_DRAIN_TIMEOUT to finish; one that hangs is cut short so the
+        # jobs behind it (the down script, in scripts mode) still run. Bounded: one round per
+        # job that was queued.
+        for _round in range(1 + sum(queue.backlog for queue in queues)):
+            _done, pending = await asyncio.wait(workers, timeout=SHUTDOWN_DRAIN_TIMEOUT)
+            if not pending:
+                break
+            cut = [queue.name for queue in queues if queue.cut_current()]
             log.error(
-                "%s: effects still running after %gs: abandoned",
+                "%s: still busy after %gs at exit: cut short: %s",
                 driver.config.name,
                 SHUTDOWN_DRAIN_TIMEOUT,
+                ", ".join(cut) or "nothing running",
             )
-            task.cancel()
+        else:
+            for task in pending:
+                task.cancel()
         if not any(d.config.interface == key[0] for d in self.drivers.values()):
             sock = self._sockets.pop(key[0], None)
             if sock is not None:

@@ -73,7 +73,6 @@ class GroupDriver:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._dropped_from: set[tuple[DropReason, str]] = set()
-        self._ran_down_hook_last = False
         self._last_change: StateChanged | None = None
 
     @property
@@ -175,7 +174,6 @@ class GroupDriver:
     def run_hook(self, hook: Hook) -> None:
         """Queue the up or down script once per address: ``SCRIPT <if> <address> [xparam]``."""
         script = self.config.upscript if hook is Hook.UP else self.config.downscript
-        self._ran_down_hook_last = hook is Hook.DOWN
         if script is None:
             return
         extra = [] if self.config.xparam is None else [self.config.xparam]
@@ -183,10 +181,6 @@ class GroupDriver:
         for prefix in self.config.prefixes:
             argv = [script, self.config.interface, str(prefix.ip), *extra]
             self.scripts_queue.submit(functools.partial(self._run, argv, env, hook.value))
-
-    @property
-    def ran_down_hook_last(self) -> bool:
-        return self._ran_down_hook_last
 
     def _hook_env(self, change: StateChanged | None) -> dict[str, str]:
         env = {
@@ -212,7 +206,18 @@ class GroupDriver:
             stats=self.counters.hooks,
         )
 
+    def _still_master(self, what: str) -> bool:
+        """Claims and announcements are level-triggered: by the time a queued one runs, the
+        group may have stepped down again (e.g. a backup that answered a bow-out and then heard
+        a better one). Acting on a stale claim would draw clients to us for a moment."""
+        if self.machine.state is State.MASTER:
+            return True
+        log.debug("%s: %s skipped: no longer master", self.config.name, what)
+        return False
+
     async def _claim(self) -> None:
+        if not self._still_master("address claim"):
+            return
         for prefix in self.config.prefixes:
             await self._address_change("add", prefix)
 
@@ -241,6 +246,8 @@ class GroupDriver:
             )
 
     async def _announce(self) -> None:
+        if not self._still_master("announcement"):
+            return
         addresses = [p.ip for p in self.config.prefixes]
         try:
             await asyncio.to_thread(
