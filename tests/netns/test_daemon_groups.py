@@ -28,6 +28,7 @@ from .scripts.support import (
     state_of,
     wait_for_stable_master,
     wait_for_state,
+    wait_started,
 )
 
 ADDRESSES = {1: "198.51.100.100/24", 2: "198.51.100.110/24", 3: "198.51.100.120/24"}
@@ -47,6 +48,9 @@ def group_table(lab: Lab, node: str, vhid: int) -> dict[str, object]:
         "addresses": [ADDRESSES[vhid]],
         "advbase": 1,
         "advskew": SKEWS[vhid][node],
+        # Each host is preferred by one group and started after another: with preemption the
+        # spread is restored whichever process happened to start first.
+        "preempt": True,
     }
 
 
@@ -58,7 +62,8 @@ def start_hosts(
         config = write_config(
             workdir / f"{node}.toml", [group_table(lab, node, vhid) for vhid in vhids]
         )
-        daemons[node] = start_pycarp(lab, node, ["--config", str(config)], workdir=workdir)
+        daemon = start_pycarp(lab, node, ["--config", str(config)], workdir=workdir)
+        daemons[node] = wait_started(daemon, groups=len(vhids))
     return daemons
 
 
@@ -114,7 +119,8 @@ def test_sigusr1_logs_one_status_line_per_group(lab: Lab, tmp_path: pathlib.Path
     assert {vhid: s.state for vhid, s in status["h1"].items()} == {1: "MASTER", 2: "BACKUP"}
     assert {vhid: s.state for vhid, s in status["h2"].items()} == {1: "BACKUP", 2: "MASTER"}
     assert status["h1"][1].adverts_sent > 0
-    assert status["h1"][2].adverts_sent == 0
+    assert status["h2"][2].adverts_sent > 0
+    assert status["h2"][1].adverts_sent == 0  # started after h1 with a worse advskew: silent
     assert all(s.drops == {} for per_host in status.values() for s in per_host.values())
     assert "master 198.51.100.2" in daemons["h1"].log()  # a backup names its master
     assert all(d.alive() for d in daemons.values())

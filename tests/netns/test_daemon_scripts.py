@@ -42,6 +42,7 @@ from .scripts.support import (
     spacing_deviation,
     wait_for_stable_master,
     wait_for_state,
+    wait_started,
     write_script,
 )
 
@@ -76,7 +77,7 @@ def test_up_down_and_notify_hooks_get_the_documented_arguments(
     for node, skew in (("h1", 0), ("h2", 100)):
         extra = [*hook_scripts(tmp_path, node), "--xparam", XPARAM, "--address-mode", "native"]
         args = pycarp_args(lab, node, addresses=VIPS, advskew=skew, extra=extra)
-        daemons[node] = start_pycarp(lab, node, args, workdir=tmp_path)
+        daemons[node] = wait_started(start_pycarp(lab, node, args, workdir=tmp_path))
     wait_for_stable_master(daemons, "h1")
     wait_for(lambda: len(records(tmp_path, "h1", "up")) == 2, 5.0)
     wait_for(lambda: len(records(tmp_path, "h1", "notify")) == 2, 5.0)
@@ -125,7 +126,9 @@ def test_an_unchanged_ucarp_command_line_lets_the_scripts_manage_the_address(
         # ucarp's own flags, verbatim: short options, -p on the command line, no /prefix.
         argv = ["-i", "eth0", "-s", str(lab.ipv4(node).ip), "-v", "1", "-p", LAB_PASSPHRASE]
         argv += ["-a", UCARP_VIP, "-u", scripts[1], "-d", scripts[3], "-z", "-b", "1", "-k", skew]
-        daemons[node] = start_pycarp(lab, node, argv, workdir=tmp_path, passphrase=None)
+        daemons[node] = wait_started(
+            start_pycarp(lab, node, argv, workdir=tmp_path, passphrase=None)
+        )
     wait_for_stable_master(daemons, "h1")
     wait_for(lambda: UCARP_VIP in held_ips(lab, "h1"), 3.0)
     # The up script's /24, not pycarp's /32 default for an address without a prefix.
@@ -176,7 +179,8 @@ def test_a_hanging_hook_delays_no_advert_and_does_not_outlive_the_daemon(
                 table["upscript"] = str(hang)
             groups.append(table)
         config = write_config(tmp_path / f"{node}.toml", groups)
-        daemons[node] = start_pycarp(lab, node, ["--config", str(config)], workdir=tmp_path)
+        daemon = start_pycarp(lab, node, ["--config", str(config)], workdir=tmp_path)
+        daemons[node] = wait_started(daemon, groups=2)
 
     with AdvertCapture(lab, tmp_path / "adverts.pcap") as capture:
         for vhid in (1, 2):

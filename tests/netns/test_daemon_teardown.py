@@ -17,7 +17,15 @@ from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import pycarp_args, start_pycarp, wait_for
 from pycarp.lab.namespaces import list_namespaces, namespace_pids, process_alive
 
-from .scripts.support import ELECTION_TIMEOUT, VIPS, held_ips, ips, wait_for_state, write_script
+from .scripts.support import (
+    ELECTION_TIMEOUT,
+    VIPS,
+    held_ips,
+    ips,
+    wait_for_state,
+    wait_started,
+    write_script,
+)
 
 HANG = """sleep 60 &
 echo $! > {folder}/child.pid
@@ -41,17 +49,19 @@ def test_a_failure_inside_a_running_lab_leaves_no_namespace_or_process(
             lab_namespaces.extend(lab.namespace(node) for node in (*lab.nodes, "sw"))
             capture = AdvertCapture(lab, tmp_path / "adverts.pcap")
             daemons = [
-                start_pycarp(
-                    lab,
-                    node,
-                    pycarp_args(
+                wait_started(
+                    start_pycarp(
                         lab,
                         node,
-                        addresses=VIPS,
-                        advskew=skew,
-                        extra=["--upscript", str(hang), "--address-mode", "native"],
-                    ),
-                    workdir=tmp_path,
+                        pycarp_args(
+                            lab,
+                            node,
+                            addresses=VIPS,
+                            advskew=skew,
+                            extra=["--upscript", str(hang), "--address-mode", "native"],
+                        ),
+                        workdir=tmp_path,
+                    )
                 )
                 for node, skew in (("h1", 0), ("h2", 100))
             ]

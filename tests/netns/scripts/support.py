@@ -34,6 +34,7 @@ DEAD_RATIO = 3
 # itself plus a generous margin for a loaded 2-core machine.
 ELECTION_TIMEOUT = 10.0
 
+_STARTED_LINE = re.compile(r"^\S+ INFO +\d+@\S+: started \(", re.MULTILINE)
 _STATUS_LINE = re.compile(
     r"(\d+)@(\S+): (INIT|BACKUP|MASTER) \(advbase .*?; adverts sent (\d+).*drops: (.*)$",
     re.MULTILINE,
@@ -58,26 +59,41 @@ def start_group(
     vhid: int = 1,
     extra: Mapping[str, Sequence[str]] | None = None,
     passphrase: str = LAB_PASSPHRASE,
+    staggered: bool = True,
 ) -> dict[str, Daemon]:
-    """pycarp with ucarp-style flags on each host of ``skews`` (default h1..h3: 0/100/200)."""
+    """pycarp with ucarp-style flags on each host of ``skews`` (default h1..h3: 0/100/200).
+
+    ``staggered``: each daemon has started before the next one is launched, so the first
+    host (the best advskew) is master for sure. Launched together, a slow interpreter start
+    on a loaded machine can give a worse host the head start, and without preemption it
+    stays master, correctly, but not the one the test expects.
+    """
     chosen = skews if skews is not None else dict(zip(lab.hosts, SKEWS, strict=False))
-    return {
-        node: start_pycarp(
+    daemons = {}
+    for node, skew in chosen.items():
+        args = pycarp_args(
             lab,
             node,
-            pycarp_args(
-                lab,
-                node,
-                vhid=vhid,
-                addresses=addresses,
-                advskew=skew,
-                extra=(extra or {}).get(node, ()),
-            ),
-            workdir=workdir,
-            passphrase=passphrase,
+            vhid=vhid,
+            addresses=addresses,
+            advskew=skew,
+            extra=(extra or {}).get(node, ()),
         )
-        for node, skew in chosen.items()
-    }
+        daemons[node] = start_pycarp(lab, node, args, workdir=workdir, passphrase=passphrase)
+        if staggered:
+            wait_started(daemons[node])
+    return daemons
+
+
+def wait_started(daemon: Daemon, *, groups: int = 1, timeout: float = 15.0) -> Daemon:
+    """Block until pycarp logged that its ``groups`` groups started (listening then)."""
+
+    def all_started() -> bool:
+        assert daemon.alive(), f"pycarp on {daemon.node} died:\n{daemon.log()[-2000:]}"
+        return len(_STARTED_LINE.findall(daemon.log())) >= groups
+
+    wait_for(all_started, timeout)
+    return daemon
 
 
 def state_of(daemon: Daemon, vhid: int = 1) -> str:
