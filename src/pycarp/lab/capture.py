@@ -46,7 +46,7 @@ class AdvertCapture:
         argv = ["tcpdump", "-i", BRIDGE, "--immediate-mode", "-U", "-n", "-s", "256"]
         self._process = lab.popen(
             SWITCH,
-            [*argv, "-w", str(path), "ip proto 112"],
+            [*argv, "-w", str(path), "ip proto 112 or ip6 proto 112"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -48,7 +48,8 @@ class Daemon:
         self._rng = rng or random.SystemRandom()
         self._on_state = on_state
         self._reload = reload
-        self._sockets: dict[str, AdvertSocket] = {}
+        # One socket per interface and address family, shared by every group sourced there.
+        self._sockets: dict[tuple[str, int], AdvertSocket] = {}
         self._carrier: dict[str, bool] = {}
         self._watcher: LinkWatcher | None = None
         self._stop = asyncio.Event()
@@ -164,20 +165,22 @@ class Daemon:
         else:
             for task in pending:
                 task.cancel()
-        if not any(d.config.interface == key[0] for d in self.drivers.values()):
-            sock = self._sockets.pop(key[0], None)
+        socket_key = _socket_key(driver.config)
+        if not any(_socket_key(d.config) == socket_key for d in self.drivers.values()):
+            sock = self._sockets.pop(socket_key, None)
             if sock is not None:
                 asyncio.get_running_loop().remove_reader(sock.fileno())
                 sock.close()
 
     async def _socket_for(self, group: GroupConfig) -> AdvertSocket:
-        sock = self._sockets.get(group.interface)
+        key = _socket_key(group)
+        sock = self._sockets.get(key)
         if sock is None:
             source = group.settings.source
             assert source is not None
             sock = await asyncio.to_thread(self.platform.open_socket, group.interface, source)
-            self._sockets[group.interface] = sock
-            self.interface_drops[group.interface] = DropStats()
+            self._sockets[key] = sock
+            self.interface_drops.setdefault(group.interface, DropStats())
             asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, sock)
         return sock
 
@@ -327,3 +330,9 @@ class Daemon:
             len(removed),
             len(current) - len(removed) - len(changed),
         )
+
+
+def _socket_key(group: GroupConfig) -> tuple[str, int]:
+    source = group.settings.source
+    assert source is not None  # the configuration layer requires it
+    return (group.interface, source.version)
