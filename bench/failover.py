@@ -4,8 +4,8 @@ For each run and each implementation a fresh lab gets two hosts and a client: h1
 master of 198.51.100.100 (advskew 0 / VRRP priority 250), then h2 joins as backup (advskew
 100 / priority 156, the same master-down timer), the client pings the address every 10 ms,
 and at a random point of the advertisement cycle h1 "crashes": its daemon is frozen and
-killed with SIGKILL (children first) and its cable is pulled, so the address it leaves
-behind cannot answer. Three figures per run:
+killed with SIGKILL (the whole process tree) and, a few milliseconds later, its cable is
+pulled, so the address it leaves behind stops answering. Three figures per run:
 
 * failover gap: h1's last advertisement to h2's first, on the bridge (kernel timestamps);
   the protocol says it should equal the backup's master-down timer;
@@ -89,8 +89,8 @@ def trial(peer: Peer, workdir: pathlib.Path, rng: random.Random) -> Outcome:
                 text=True,
             )
             time.sleep(LEAD + rng.uniform(0, peer.interval))
-            killed_at = time.time()
             kill_tree(master.pid)
+            killed_at = time.time()  # the daemon is dead; its cable goes a few ms later
             lab.cut("h1")
             output, _ = pinger.communicate(timeout=window + 15)
             wait_for(lambda: VIRTUAL in watch.additions(), timeout)

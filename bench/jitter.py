@@ -10,6 +10,9 @@ From the bridge capture, for every group, the time between consecutive advertise
 is compared with the nominal interval (1 s): p50 / p99 / max of the deviation, over all
 groups. A false failover is any state change after start-up (h2 leaving BACKUP, h1 leaving
 MASTER) or any advertisement from h2. Targets: p99 below 20 ms and no false failover.
+
+Both daemons log their garbage collections (``benchlib/gcwatch``), so the report says how
+many collections of each generation h1 ran and whether one preceded the worst advert.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import tempfile
 import time
 import typing
 
-from benchlib import runner
+from benchlib import gclog, runner
 from benchlib.beacons import Beacon, BridgeCapture
 from benchlib.groups import changes, plan, wait_all, write_groups
 from benchlib.procstat import cpu
@@ -56,6 +59,8 @@ class Outcome:
     false_failovers: list[str]
     master_cpu_percent: float  # h1's pycarp, % of one core over the run
     seconds: float
+    collections: list[gclog.Collection]  # h1's pycarp, during the run
+    worst_at: float  # wall time of the advert that deviated most
 
 
 @contextlib.contextmanager
@@ -77,12 +82,17 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
     ):
         write_groups(lab, "h1", layout, MASTER_SKEW, workdir / "h1.toml")
         write_groups(lab, "h2", layout, BACKUP_SKEW, workdir / "h2.toml")
-        with pinned({DAEMON_CPU}):
+        gc_dir = workdir / "gc"
+        gc_dir.mkdir()
+        with pinned({DAEMON_CPU}), gclog.logged(gc_dir):
             master = start_pycarp(
                 lab, "h1", ["--config", str(workdir / "h1.toml")], workdir=workdir
             )
         wait_all(master, "MASTER", layout, 60)
-        backup = start_pycarp(lab, "h2", ["--config", str(workdir / "h2.toml")], workdir=workdir)
+        with gclog.logged(gc_dir):
+            backup = start_pycarp(
+                lab, "h2", ["--config", str(workdir / "h2.toml")], workdir=workdir
+            )
         wait_all(backup, "BACKUP", layout, 60)
         time.sleep(2.0)
         settled = {d.node: len(changes(d)) for d in (master, backup)}
@@ -121,7 +131,14 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
     if from_backup:
         groups_heard = sorted({b.group for b in from_backup})
         false.append(f"h2 advertised for {len(groups_heard)} group(s): {groups_heard[:10]}")
-    intervals = _intervals(beacons, h1, began_wall, ended_wall)
+    stamped = _intervals(beacons, h1, began_wall, ended_wall)
+    intervals = [gap for _when, gap in stamped]
+    worst_at = max(stamped, key=lambda pair: abs(pair[1] - NOMINAL))[0] if stamped else 0.0
+    collections = [
+        c
+        for c in gclog.collections_of(gc_dir, master.pid)
+        if began_wall <= c.timestamp <= ended_wall
+    ]
     return Outcome(
         deviations=[abs(i - NOMINAL) for i in intervals],
         signed_mean=statistics.fmean(intervals) - NOMINAL if intervals else 0.0,
@@ -129,6 +146,8 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
         false_failovers=false,
         master_cpu_percent=100 * (cpu_after.run_seconds - cpu_before.run_seconds) / elapsed,
         seconds=elapsed,
+        collections=collections,
+        worst_at=worst_at,
     )
 
 
@@ -138,16 +157,18 @@ def _check_alive(*daemons: Daemon) -> None:
             raise LabError(f"pycarp on {daemon.node} exited:\n{daemon.log()[-1500:]}")
 
 
-def _intervals(beacons: list[Beacon], source: str, start: float, end: float) -> list[float]:
-    """Gaps between consecutive adverts of each group from ``source`` inside [start, end]."""
+def _intervals(
+    beacons: list[Beacon], source: str, start: float, end: float
+) -> list[tuple[float, float]]:
+    """(time, gap since the group's previous advert) for each advert of ``source`` in range."""
     times: dict[int, list[float]] = collections.defaultdict(list)
     for beacon in beacons:
         if beacon.source == source and not beacon.leaving and start <= beacon.timestamp <= end:
             times[beacon.group].append(beacon.timestamp)
-    gaps: list[float] = []
+    gaps: list[tuple[float, float]] = []
     for stamps in times.values():
         stamps.sort()
-        gaps += [b - a for a, b in itertools.pairwise(stamps)]
+        gaps += [(b, b - a) for a, b in itertools.pairwise(stamps)]
     return gaps
 
 
@@ -204,6 +225,17 @@ def report(run: int, outcome: Outcome) -> None:
             f"intervals > 1.5 s: {outcome.missing}"
         )
     print(f"h1 pycarp CPU: {outcome.master_cpu_percent:.2f} % of one core")
+    for generation in (0, 1, 2):
+        pauses = [c.milliseconds for c in outcome.collections if c.generation == generation]
+        longest = f", longest {max(pauses):.2f} ms" if pauses else ""
+        print(f"h1 pycarp garbage collections, generation {generation}: {len(pauses)}{longest}")
+    near = [
+        c for c in outcome.collections if outcome.worst_at - 0.5 <= c.timestamp <= outcome.worst_at
+    ]
+    print(
+        "collections in the 0.5 s before the worst advert: "
+        + (", ".join(f"gen {c.generation} {c.milliseconds:.2f} ms" for c in near) or "none")
+    )
     print(f"false failovers: {len(outcome.false_failovers)}")
     for line in outcome.false_failovers[:20]:
         print(f"  {line}")

@@ -65,8 +65,8 @@ def trial(groups: list[Group], segments: int, workdir: pathlib.Path, rng: random
         time.sleep(3.0)
         with AddressWatch(lab, "h2", workdir / "h2-addresses.txt") as watch:
             time.sleep(rng.uniform(0, 1.0))
-            killed_at = time.time()
             kill_tree(master.pid)
+            killed_at = time.time()
             wiring.unplug(lab, "h1", segments)
             wanted = {g.address for g in groups}
             wait_for(lambda: wanted <= set(watch.additions()), MASTER_DOWN + 60, 0.1)
@@ -92,7 +92,7 @@ def trial(groups: list[Group], segments: int, workdir: pathlib.Path, rng: random
         seen = [b for b in beacons[group.segment] if b.group == group.vhid and not b.leaving]
         old = sources["h1"][group.segment]
         new = sources["h2"][group.segment]
-        lasts = [b.timestamp for b in seen if b.source == old and b.timestamp <= killed_at + 0.05]
+        lasts = [b.timestamp for b in seen if b.source == old and b.timestamp <= killed_at]
         firsts = [b.timestamp for b in seen if b.source == new and b.timestamp >= killed_at]
         if not lasts or not firsts:
             raise LabError(f"group {group.interface}/{group.vhid}: adverts missing in capture")
