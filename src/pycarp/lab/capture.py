@@ -18,6 +18,7 @@ import time
 import typing
 
 from pycarp.core import wire
+from pycarp.lab import namespaces
 from pycarp.lab.naming import BRIDGE, SWITCH, LabError
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
 
@@ -93,13 +94,7 @@ class AdvertCapture:
         return result
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        namespaces.end_child(self._process)
         if self._process.stderr is not None:
             self._process.stderr.close()
 

@@ -90,6 +90,17 @@ def end_processes(pids: typing.Iterable[int], grace: float = 2.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def end_child(process: subprocess.Popen[typing.Any], grace: float = 5.0) -> None:
+    """SIGTERM a child we started, wait up to ``grace`` seconds, then SIGKILL; always reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def process_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (a zombie is dead, just not reaped)."""
     try:
