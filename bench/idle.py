@@ -13,7 +13,8 @@ memory once:
   sharing them), which is the fair sum for many ucarp processes.
 
 For each size the runs alternate pycarp, ucarp, pycarp, ... (ucarp for 1 and 20 groups; 255
-ucarp processes with ``--ucarp-255``).
+ucarp processes with ``--ucarp-255``). ``--reference`` adds, for 1 group, an asyncio program that
+only wakes once a second and sends a datagram: the floor under any asyncio daemon.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import dataclasses
 import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +35,7 @@ from benchlib.trial import wait_state
 from pycarp.lab import HOST_INTERFACE, Lab, LabError
 from pycarp.lab.daemons import Daemon, start_pycarp, start_ucarp, wait_for, write_config
 
+FLOOR = pathlib.Path(__file__).parent / "benchlib" / "floor.py"
 SETTLE = 3.0  # after the last group became MASTER: address changes and announcements done
 WINDOW = 30.0
 QUICK_WINDOW = 5.0
@@ -50,10 +53,21 @@ class Sample:
 
 
 def start_daemons(
-    kind: str, lab: Lab, groups: int, workdir: pathlib.Path
+    kind: str, lab: Lab, groups: int, workdir: pathlib.Path, window: float
 ) -> tuple[list[Daemon], float]:
     """All groups on h1, every one MASTER; returns the daemons and the time it took."""
     started = time.monotonic()
+    if kind == "floor":
+        log_path = workdir / "floor.log"
+        seconds = int(window + SETTLE + 60)
+        with log_path.open("wb") as log:
+            process = lab.popen(
+                "h1",
+                [sys.executable, str(FLOOR), "--seconds", str(seconds)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return [Daemon("floor", "h1", process, log_path)], time.monotonic() - started
     source = str(lab.ipv4("h1").ip)
     addresses = ipv4_virtuals(groups)
     timeout = 3.0 + 20.0 + groups * 0.2
@@ -94,7 +108,7 @@ def start_daemons(
 
 def trial(kind: str, groups: int, window: float, workdir: pathlib.Path) -> Sample:
     with Lab.create(hosts=1) as lab:
-        daemons, _took = start_daemons(kind, lab, groups, workdir)
+        daemons, _took = start_daemons(kind, lab, groups, workdir, window)
         time.sleep(SETTLE)
         pids = [daemon.pid for daemon in daemons]
         before, began = cpu_total(pids), time.monotonic()
@@ -130,6 +144,12 @@ def main() -> int:
             help=f"measured seconds per run (default {WINDOW:g}; {QUICK_WINDOW:g} with --quick)",
         )
         parser.add_argument(
+            "--reference",
+            action="store_true",
+            help="with 1 group, also run benchlib/floor.py: an asyncio loop that only wakes "
+            "once a second and sends a datagram (the interpreter's own idle cost)",
+        )
+        parser.add_argument(
             "--ucarp-255",
             action="store_true",
             help="also run 255 ucarp processes (by default ucarp runs for up to 20 groups)",
@@ -149,6 +169,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pycarp-bench-") as scratch:
         for size in sizes:
             kinds = ["pycarp"] + (["ucarp"] if size <= 20 or args.ucarp_255 else [])
+            kinds += ["floor"] if args.reference and size == 1 else []
             for run in range(1, options.runs + 1):
                 for kind in kinds:
                     workdir = pathlib.Path(scratch) / f"{size}-{kind}-{run}"

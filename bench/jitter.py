@@ -38,6 +38,7 @@ from benchlib.procstat import cpu
 from pycarp.core import timing
 from pycarp.lab import Lab, LabError
 from pycarp.lab.daemons import Daemon, start_pycarp
+from pycarp.lab.namespaces import end_child
 from pycarp.lab.naming import BRIDGE
 
 MASTER_SKEW, BACKUP_SKEW = 0, 100
@@ -113,8 +114,7 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
         cpu_after = cpu(master.pid)
         ended_wall = time.time()
         if hog_process is not None:
-            hog_process.terminate()
-            hog_process.wait(timeout=5)
+            end_child(hog_process)
         _check_alive(master, backup)
         time.sleep(1.0)
         # Read the logs before the lab's teardown makes both daemons bow out.

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 from pycarp.lab import Lab, LabError
+from pycarp.lab.namespaces import end_child
 
 _EVENT = re.compile(r"^\[([0-9T:.-]+)\] (Deleted )?\d+: (\S+)\s+inet6? ([0-9a-fA-F:.]+)/\d+")
 START_SETTLE = 0.2  # the monitor subscribes within a few ms; this leaves room on a busy machine
@@ -50,13 +51,7 @@ class AddressWatch:
         return first
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        end_child(self._process)
 
     def __enter__(self) -> AddressWatch:
         return self

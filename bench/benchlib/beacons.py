@@ -18,6 +18,7 @@ import typing
 
 from pycarp.core import timing, wire
 from pycarp.lab import Lab, LabError
+from pycarp.lab.namespaces import end_child
 from pycarp.lab.naming import SWITCH
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
 
@@ -115,13 +116,7 @@ class BridgeCapture:
         return read_beacons(self.path)
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        end_child(self._process)
         if self._process.stderr is not None:
             self._process.stderr.close()
 
