@@ -200,4 +200,4 @@ def _cells(values: list[float]) -> list[str]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runner.entry(main)

@@ -236,4 +236,4 @@ def _spread(values: list[float], digits: int) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runner.entry(main)

@@ -242,4 +242,4 @@ def report(run: int, outcome: Outcome) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runner.entry(main)

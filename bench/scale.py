@@ -21,7 +21,6 @@ import dataclasses
 import pathlib
 import random
 import statistics
-import sys
 import tempfile
 import time
 
@@ -170,4 +169,4 @@ def describe(outcome: Outcome) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runner.entry(main)

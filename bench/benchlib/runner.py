@@ -55,6 +55,16 @@ def parse(
     return Options(runs=runs, quick=args.quick, raw=args)
 
 
+def entry(main: typing.Callable[[], int]) -> typing.NoReturn:
+    """Run a script's ``main``; Ctrl-C ends it with status 130 after the lab's teardown."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print("interrupted: lab torn down", file=sys.stderr)
+        status = 130
+    raise SystemExit(status)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
