@@ -5,6 +5,7 @@ Where a peer matters, the peer is another real GroupMachine on a :class:`Segment
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 from typing import Any
@@ -168,36 +169,45 @@ def test_master_advertises_every_interval_and_announces_once_more_after_two_adve
     assert announces == [[Announce(repeat=0)], [], [Announce(repeat=1)], [], []]
 
 
-def test_counter_is_random_until_a_valid_advert_is_heard() -> None:
+def test_counter_starts_random_and_counts_up_by_one() -> None:
+    """FreeBSD: one random start, then +1 per advert (not a fresh random value each time),
+    so receivers that saw us count can recognise a replay."""
     machine = _backup(new_machine(seed=1234), 0.0)
-    reference = random.Random(1234)
+    start = random.Random(1234).getrandbits(64)
     counters = []
     now = 3.0
     for _ in range(3):
         counters += [a.counter for a in sent(machine.handle(ev.TimerExpired(), now))]
         now += 1.0
-    assert counters == [reference.getrandbits(64) for _ in range(3)]
-    assert len(set(counters)) == 3
+    assert counters == [start, (start + 1) % 2**64, (start + 2) % 2**64]
 
 
-def test_counter_continues_from_the_last_valid_advert_heard() -> None:
-    machine = _master(new_machine(), 0.0)
+def test_counter_never_continues_a_peers_count() -> None:
+    """FreeBSD and ucarp continue the last master's count; pycarp keeps its own, so a backup
+    that takes over because of loss never sends the counters the live master sends."""
+    machine = _master(new_machine(seed=9), 0.0)
+    start = random.Random(9).getrandbits(64)
     slower = signed_advert(machine.settings, advskew=200, counter=5000)
-    # A slower master is answered at once (reassert), continuing from its counter...
     counters = [a.counter for a in sent(machine.handle(received(slower), 3.5))]
     now = 4.5
     for _ in range(2):
         counters += [a.counter for a in sent(machine.handle(ev.TimerExpired(), now))]
         now += 1.0
-    assert counters == [5001, 5002, 5003]  # ...and keeps counting from there
+    assert counters == [(start + n) % 2**64 for n in (1, 2, 3)]
+
+
+class _Fixed(random.Random):
+    def getrandbits(self, k: int, /) -> int:
+        return 2**64 - 1
 
 
 def test_counter_wraps_around() -> None:
-    machine = _backup(new_machine(), 0.0)
-    machine.handle(received(signed_advert(machine.settings, counter=2**64 - 1)), 1.0)
+    machine = _backup(GroupMachine(group_settings(), _Fixed()), 0.0)
     assert machine.next_deadline is not None
-    actions = machine.handle(ev.TimerExpired(), machine.next_deadline)
-    assert [a.counter for a in sent(actions)] == [0]
+    first = sent(machine.handle(ev.TimerExpired(), machine.next_deadline))
+    assert machine.next_deadline is not None
+    second = sent(machine.handle(ev.TimerExpired(), machine.next_deadline))
+    assert [a.counter for a in first + second] == [2**64 - 1, 0]
 
 
 def test_an_invalid_advert_does_not_set_the_counter() -> None:
@@ -208,8 +218,10 @@ def test_an_invalid_advert_does_not_set_the_counter() -> None:
     assert [a.counter for a in sent(actions)] == [random.Random(5).getrandbits(64)]
 
 
-def test_takeover_reproduces_ucarps_captured_adverts_byte_for_byte() -> None:
-    """ucarp_return_R0: .12 takes over from .11 and continues its counter; we must send the same.
+def test_takeover_reproduces_ucarps_captured_adverts_but_its_counter() -> None:
+    """ucarp_return_R0: .12 takes over from .11. Our adverts carry the same bytes as ucarp's
+    real new master, except the counter (ucarp continues .11's count, we keep our own: see
+    pycarp.core.replay) and so the digest, which verifies in ucarp's form at our counter.
 
     The 192.0.2.x addresses are only HMAC data here: nothing is configured anywhere.
     """
@@ -235,7 +247,16 @@ def test_takeover_reproduces_ucarps_captured_adverts_byte_for_byte() -> None:
     for _ in range(3):
         ours += [a.payload for a in sent(machine.handle(ev.TimerExpired(), now))]
         now += 1.0
-    assert ours == new_master
+    signer = Signer(b"secret", 1, (V4("192.0.2.100"),), SignatureMode.UCARP)
+    start = random.Random(0).getrandbits(64)
+    for n, (mine, theirs) in enumerate(zip(ours, new_master, strict=True)):
+        ours_decoded, theirs_decoded = wire.decode(mine), wire.decode(theirs)
+        assert ours_decoded.counter == (start + n) % 2**64
+        assert signer.verify(ours_decoded.counter_bytes, ours_decoded.digest)
+        same = {"counter": 0, "digest": bytes(20)}
+        assert dataclasses.replace(ours_decoded, **same) == dataclasses.replace(
+            theirs_decoded, **same
+        )
 
 
 # -- election between real machines ---------------------------------------------------------
@@ -283,8 +304,7 @@ def test_backup_takes_over_one_master_down_interval_after_the_last_advert() -> N
     first_new = next(
         a for t, m, a in segment.log if m is backup and isinstance(a, SendAdvertisement)
     )
-    last_old = [a for t, m, a in segment.log if m is master and isinstance(a, SendAdvertisement)]
-    assert first_new.counter == last_old[-1].counter + 1
+    assert first_new.counter == random.Random(2).getrandbits(64)  # its own count, not the master's
 
 
 @pytest.mark.parametrize(
@@ -301,8 +321,8 @@ def test_equal_timing_the_lower_address_stays_master(
     low_first: bool,
 ) -> None:
     """Two masters (a healed partition) with the same timing: the lower address wins, at once."""
-    lower = _master(new_machine(source=low, advskew=20), 0.0)
-    higher = _master(new_machine(source=high, advskew=20), 0.0)
+    lower = _master(new_machine(seed=1, source=low, advskew=20), 0.0)
+    higher = _master(new_machine(seed=2, source=high, advskew=20), 0.0)
     deadline = lower.next_deadline
     assert deadline is not None
     assert deadline == higher.next_deadline
@@ -535,15 +555,30 @@ def _drop_cases(settings: GroupSettings) -> dict[DropReason, tuple[bytes, int, I
     }
 
 
+def _counting_peer(machine: GroupMachine, now: float) -> bytes:
+    """A slower peer counting 500, 501 (changes no state); returns its first advert again."""
+    for counter in (500, 501):
+        advert = signed_advert(machine.settings, advbase=2, counter=counter)
+        machine.handle(received(advert, source=HIGHER_PEER), now)
+    return signed_advert(machine.settings, advbase=2, counter=500)
+
+
 @pytest.mark.parametrize("state", list(State))
 def test_every_drop_reason_is_reported_and_counted(state: State) -> None:
-    machine = new_machine()
+    machine = new_machine(seed=1)
     if state is not State.INIT:
         _backup(machine, 0.0)
     if state is State.MASTER:
         machine.handle(ev.TimerExpired(), 3.0)
     cases = _drop_cases(machine.settings)
-    assert set(cases) == set(DropReason)
+    cases[DropReason.REPLAY] = (_counting_peer(machine, 3.05), 255, LOWER_PEER)
+    expected = set(DropReason)
+    if state is State.MASTER:  # only a master drops its own counters (see pycarp.core.replay)
+        ours = signed_advert(machine.settings, counter=random.Random(1).getrandbits(64))
+        cases[DropReason.OWN_COUNTER] = (ours, 255, LOWER_PEER)
+    else:
+        expected.discard(DropReason.OWN_COUNTER)
+    assert set(cases) == expected
     deadline = machine.next_deadline
     for reason, (payload, ttl, source) in cases.items():
         packet = ev.PacketReceived(payload=payload, ttl=ttl, source=source)
@@ -552,12 +587,13 @@ def test_every_drop_reason_is_reported_and_counted(state: State) -> None:
         dropped = actions[0]
         assert isinstance(dropped, PacketDropped)
         assert dropped.reason is reason
+        assert dropped.report
         assert dropped.detail.startswith(f"from {source}: ")
         assert machine.stats[reason] == 1
     assert machine.state is state
     assert machine.next_deadline == deadline  # nothing invalid ever restarts a timer
-    assert machine.stats.total == len(DropReason)
-    assert machine.stats.as_dict() == {reason.value: 1 for reason in DropReason}
+    assert machine.stats.total == len(expected)
+    assert machine.stats.as_dict() == {r.value: int(r in expected) for r in DropReason}
 
 
 def test_vhid_zero_counts_as_bad_vhid() -> None:
@@ -641,15 +677,43 @@ def test_a_paused_backup_listens_again_before_taking_over() -> None:
     assert machine.next_deadline == late + machine.master_down_interval
 
 
+def _queued(payload: bytes) -> ev.PacketReceived:
+    """Read by the timer's callback before the timer itself: it waited in the socket."""
+    return ev.PacketReceived(payload=payload, source=LOWER_PEER, ttl=255, queued=True)
+
+
 def test_a_paused_master_processes_the_queued_advert_as_a_backup() -> None:
     """After SIGSTOP, the new (slower) master's queued advert must not be fought."""
     machine = _master(new_machine(), 0.0)
     assert machine.next_deadline is not None
     late = machine.next_deadline + machine.stall_threshold + 0.1
     slower = signed_advert(machine.settings, advskew=200)
-    actions = machine.handle(received(slower), late)
+    actions = machine.handle(_queued(slower), late)
     assert machine.state is State.BACKUP
     assert SendAdvertisement not in kinds(actions)
+
+
+def test_a_late_packet_alone_never_means_we_were_paused() -> None:
+    """Under a flood a due timer may run after the packets; only the timer's own lateness
+    (or the packets its callback read first) may say "paused"."""
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    slower = signed_advert(machine.settings, advskew=200)
+    actions = machine.handle(received(slower), late)
+    assert machine.state is State.MASTER
+    assert kinds(actions) == [SendAdvertisement, Announce]  # answered as a master
+
+
+def test_queued_garbage_does_not_trigger_the_pause_row() -> None:
+    machine = _master(new_machine(), 0.0)
+    assert machine.next_deadline is not None
+    late = machine.next_deadline + machine.stall_threshold + 0.1
+    actions = machine.handle(_queued(b"\x21garbage"), late)
+    assert kinds(actions) == [PacketDropped]
+    assert machine.state is State.MASTER
+    step_down = machine.handle(ev.TimerExpired(), late)  # the timer itself then says it
+    assert kinds(step_down)[0] is StateChanged
 
 
 @pytest.mark.parametrize(
@@ -666,7 +730,7 @@ def test_a_paused_master_with_preempt_keeps_its_role_against_a_slower_master() -
     assert machine.next_deadline is not None
     late = machine.next_deadline + machine.stall_threshold + 0.1
     slower = signed_advert(machine.settings, advskew=200)
-    actions = machine.handle(received(slower), late)
+    actions = machine.handle(_queued(slower), late)
     assert machine.state is State.MASTER
     assert kinds(actions) == [SendAdvertisement, Announce]
 
@@ -684,5 +748,5 @@ def test_a_paused_master_hearing_a_bow_out_keeps_its_role() -> None:
     assert machine.next_deadline is not None
     late = machine.next_deadline + machine.stall_threshold + 0.1
     departing = signed_advert(machine.settings, advbase=255, advskew=255)
-    assert machine.handle(received(departing), late) == []
+    assert machine.handle(_queued(departing), late) == []
     assert machine.state is State.MASTER

@@ -91,6 +91,7 @@ EVENT_FOR: dict[Input, Callable[[GroupMachine], ev.Event]] = {
     Input.SHUTDOWN: lambda m: ev.ShutdownRequested(),
     Input.DEMOTION: lambda m: ev.DemotionChanged(demotion=20),
     Input.SEND_RESULT: lambda m: ev.SendCompleted(ok=False),
+    Input.SEND_BROKEN: lambda m: ev.SendCompleted(ok=False, error="[Errno 22] Invalid argument"),
     Input.PACKET_INVALID: _corrupt,
     Input.ADV_FASTER: _advert(0),
     Input.ADV_EQUAL_PEER_WINS: _advert(OUR_ADVSKEW, LOWER_PEER),
@@ -140,9 +141,9 @@ def _expected(step: Step, before: State, preempt: bool) -> Outcome:
             return Outcome(State.BACKUP, [SendAdvertisement, *_STEP_DOWN], "master_down")
         case Step.REASSERT:
             return Outcome(State.MASTER, [SendAdvertisement, Announce], "advert")
-        case Step.LINK_LOST if before is State.MASTER:
+        case Step.LINK_LOST | Step.DISABLE if before is State.MASTER:
             return Outcome(State.INIT, [StateChanged, ReleaseAddresses, RunHook], "none")
-        case Step.LINK_LOST:
+        case Step.LINK_LOST | Step.DISABLE:
             return Outcome(State.INIT, [StateChanged], "none")
         case Step.STOP if before is State.MASTER:
             return Outcome(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from pycarp.core.auth import IPAddress
 from pycarp.core.stats import DropReason
 
 
@@ -74,7 +75,13 @@ class StateChanged(Action):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PacketDropped(Action):
-    """A received packet was rejected; the counter for ``reason`` has been incremented."""
+    """A received packet was rejected; the counter for ``reason`` has been incremented.
+
+    ``report`` is True for the first drop per (reason, sender) in a while (bounded: see
+    :class:`~pycarp.core.stats.DropReports`); only those carry a ``detail`` worth a log line.
+    """
 
     reason: DropReason
     detail: str
+    source: IPAddress | None = None
+    report: bool = False

@@ -26,11 +26,17 @@ class Started(Event):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PacketReceived(Event):
-    """Bytes after the IP header of a protocol-112 packet, with what the IP header said."""
+    """Bytes after the IP header of a protocol-112 packet, with what the IP header said.
+
+    ``queued`` marks a packet that the timer's callback read before handing over the timer
+    itself: it waited in the socket while our deadline passed, so if the timer is long
+    overdue (we were paused) the packet is judged as the paused machine must judge it.
+    """
 
     payload: bytes
     source: IPAddress
     ttl: int
+    queued: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +72,14 @@ class DemotionChanged(Event):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SendCompleted(Event):
-    """The result of the last SendAdvertisement: three failures in a row demote the group."""
+    """The result of the last SendAdvertisement: three failures in a row demote the group.
+
+    ``error`` set means the failure is not transient (not a full buffer or a link going away,
+    but a send that can never work): the group leaves MASTER and stays out, saying why.
+    """
 
     ok: bool
+    error: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,8 +30,9 @@ from pycarp.core.actions import (
 from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.election import Verdict, judge
 from pycarp.core.receive import validate
+from pycarp.core.replay import ReplayGuard
 from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
-from pycarp.core.stats import DropStats
+from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 from pycarp.core.table import TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
@@ -67,7 +68,6 @@ _SIMPLE_INPUT: dict[type[ev.Event], Input] = {
     ev.Started: Input.STARTED,
     ev.TimerExpired: Input.TIMER,
     ev.DemotionChanged: Input.DEMOTION,
-    ev.SendCompleted: Input.SEND_RESULT,
     ev.ShutdownRequested: Input.SHUTDOWN,
 }
 
@@ -78,6 +78,8 @@ class GroupMachine:
     def __init__(self, settings: GroupSettings, rng: RandomSource) -> None:
         self.settings = settings
         self.stats = DropStats()
+        self.replay = ReplayGuard()
+        self._reports = DropReports()
         self.state = State.INIT
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
@@ -124,7 +126,7 @@ class GroupMachine:
         if now < self._last_now:
             raise TimeWentBackwards(f"now={now} after now={self._last_now}")
         self._last_now = now
-        if isinstance(event, ev.TimerExpired | ev.PacketReceived) and self._stalled(now):
+        if self._judged_as_paused(event) and self._stalled(now):
             return self._handle_stalled(event, now)
         inp = self._input_for(event, now)
         if inp is None:  # a timer wake-up before the deadline: nothing is due yet
@@ -139,6 +141,8 @@ class GroupMachine:
         again in the same breath; it keeps its role and answers as a master instead.
         """
         inp = self._input_for(event, now) if isinstance(event, ev.PacketReceived) else None
+        if inp is Input.PACKET_INVALID:  # garbage says nothing about who is master now
+            return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
         verdict_reason = self._pending_verdict_reason
         keeps_role = self.state is State.MASTER and inp is not None and self._retakes(inp)
         actions: list[Action] = []
@@ -168,15 +172,29 @@ class GroupMachine:
         """
         return max(self.settings.dead_ratio - 1, 1) * self.settings.advbase
 
+    @staticmethod
+    def _judged_as_paused(event: ev.Event) -> bool:
+        """Only our own timer's lateness tells that we were paused (and the packets its
+        callback read first, which waited in the socket meanwhile). A packet arriving late
+        says nothing about us: under a flood it would read packet arrival as a pause."""
+        return isinstance(event, ev.TimerExpired) or (
+            isinstance(event, ev.PacketReceived) and event.queued
+        )
+
+    def timer_overdue(self, now: float) -> bool:
+        """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
+        return self._stalled(now)
+
     def _stalled(self, now: float) -> bool:
-        """Only the timer and the network are judged by it; operator events act as asked."""
         deadline = self.next_deadline
         return deadline is not None and now - deadline > self.stall_threshold
 
     def _input_for(self, event: ev.Event, now: float) -> Input | None:
         match event:
             case ev.PacketReceived():
-                return self._classify_packet(event)
+                return self._classify_packet(event, now)
+            case ev.SendCompleted(ok=ok, error=error):
+                return Input.SEND_BROKEN if not ok and error else Input.SEND_RESULT
             case ev.LinkChanged(up=up):
                 return Input.LINK_UP if up else Input.LINK_DOWN
             case ev.AdminForced(state=forced):
@@ -188,19 +206,17 @@ class GroupMachine:
             case _:
                 return _SIMPLE_INPUT[type(event)]
 
-    def _classify_packet(self, packet: ev.PacketReceived) -> Input:
+    def _classify_packet(self, packet: ev.PacketReceived, now: float) -> Input:
         """Validate, then remember either the drop or the election verdict for the step."""
         self._pending_drop = None
         try:
             adv = validate(packet, self.settings, self._signer)
+            self._check_counter(adv.counter)
         except wire.DecodeError as error:
             self.stats.count(error.reason)
-            self._pending_drop = PacketDropped(
-                reason=error.reason, detail=f"from {packet.source}: {error.detail}"
-            )
+            self._pending_drop = self._drop(error, packet, now)
             return Input.PACKET_INVALID
-        # No replay check: FreeBSD and ucarp have none, and ucarp peers send random counters.
-        self._counter = adv.counter
+        self.replay.record_accepted(adv.counter, packet.source)
         self.last_master = packet.source
         verdict = judge(
             our_advbase=self.settings.advbase,
@@ -216,6 +232,42 @@ class GroupMachine:
             f"{verdict.value.replace('_', ' ')}"
         )
         return _VERDICT_INPUT[verdict]
+
+    def _check_counter(self, counter: int) -> None:
+        """Replays of a valid advert (see :mod:`pycarp.core.replay`) are dropped."""
+        if self.state is State.MASTER and self.replay.is_ours(counter):
+            raise wire.DecodeError(
+                DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
+            )
+        stale = self.replay.stale_run(counter)
+        if stale is not None:
+            raise wire.DecodeError(
+                DropReason.REPLAY,
+                f"counter {counter} was accepted before (from {stale.source}, counting "
+                f"{stale.first}..{stale.last}): a replay",
+            )
+
+    def _drop(
+        self, error: wire.DecodeError, packet: ev.PacketReceived, now: float
+    ) -> PacketDropped:
+        """Explain a drop only when it will be reported: explaining a digest mismatch costs an
+        HMAC per address, and a flood must not make every forged packet dearer."""
+        report = self._reports.classify(error.reason, packet.source, now)
+        if report is Report.SEEN or report is Report.SILENT:
+            return PacketDropped(reason=error.reason, detail="", source=packet.source)
+        detail = error.detail
+        if error.reason is DropReason.BAD_AUTH:
+            payload = bytes(packet.payload[: wire.PAYLOAD_LEN])
+            hint = self._signer.explain_mismatch(wire.counter_bytes(payload), wire.digest(payload))
+            detail = hint or detail
+        if report is Report.LIMIT:
+            detail += " (many senders dropped: further ones are counted, not reported)"
+        return PacketDropped(
+            reason=error.reason,
+            detail=f"from {packet.source}: {detail}",
+            source=packet.source,
+            report=True,
+        )
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -277,6 +329,12 @@ class GroupMachine:
                 return [*self._advertise(now), Announce(repeat=1)]
             case Step.LINK_LOST:
                 return self._leave(State.INIT, "carrier lost", bow_out=False)
+            case Step.DISABLE:
+                assert isinstance(event, ev.SendCompleted)
+                self._running = False
+                return self._leave(
+                    State.INIT, f"cannot send advertisements: {event.error}", bow_out=False
+                )
             case Step.STOP:  # pragma: no branch - the match is exhaustive (mypy checks it)
                 self._running = False
                 return self._leave(State.INIT, "shutting down", bow_out=True)
@@ -324,10 +382,16 @@ class GroupMachine:
         ]
 
     def _advertise(self, now: float, *, bow_out: bool = False) -> list[Action]:
+        # A random start, then one more per advert, for the life of the group. FreeBSD and
+        # ucarp continue the count of the last master they heard instead; we do not: a backup
+        # that takes over because the master's adverts were lost to it would send the very
+        # counters the master (still alive) sends, and receivers that heard both would take
+        # one for a replay (see pycarp.core.replay). No implementation checks continuity.
         if self._counter is None:
-            counter = self._rng.getrandbits(64)
+            counter = self._counter = self._rng.getrandbits(64)
         else:
             counter = self._counter = (self._counter + 1) % 2**64
+        self.replay.record_sent(counter)
         advbase = BOW_OUT_ADVBASE if bow_out else self.settings.advbase
         advskew = BOW_OUT_ADVSKEW if bow_out else self.advskew_on_wire
         adv = wire.Advertisement(

@@ -16,24 +16,27 @@ from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason
 
 WIRE_TTL = 255  # sent with 255; anything less crossed a router (multicast mode only)
+MISMATCH = "digest does not verify: passphrase or address set differ"
 
 
 def validate(
     packet: ev.PacketReceived, settings: GroupSettings, signer: Signer
 ) -> wire.Advertisement:
-    """The decoded advert, or DecodeError with the reason it must be dropped."""
+    """The decoded advert, or DecodeError with the reason it must be dropped.
+
+    The digest is checked on the raw bytes before anything is decoded, and a mismatch is not
+    explained here (that costs one more HMAC per address): the machine asks
+    :meth:`~pycarp.core.auth.Signer.explain_mismatch` only for drops it will report.
+    """
     if settings.multicast and packet.ttl != WIRE_TTL:
         raise wire.DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
-    adv = wire.decode(packet.payload)
-    if adv.vhid != settings.vhid:
+    payload = wire.check(packet.payload)
+    if payload[1] != settings.vhid:
         raise wire.DecodeError(
-            DropReason.BAD_VHID, f"vhid {adv.vhid}, this group is {settings.vhid}"
+            DropReason.BAD_VHID, f"vhid {payload[1]}, this group is {settings.vhid}"
         )
     if packet.source == settings.source:
         raise wire.DecodeError(DropReason.OWN_PACKET, "our own advertisement")
-    if not signer.verify(adv.counter_bytes, adv.digest):
-        hint = signer.explain_mismatch(adv.counter_bytes, adv.digest)
-        raise wire.DecodeError(
-            DropReason.BAD_AUTH, hint or "digest does not verify: passphrase or address set differ"
-        )
-    return adv
+    if not signer.verify(wire.counter_bytes(payload), wire.digest(payload)):
+        raise wire.DecodeError(DropReason.BAD_AUTH, MISMATCH)
+    return wire.decode(payload)

@@ -10,6 +10,11 @@ from __future__ import annotations
 import enum
 from collections import Counter
 
+from pycarp.core.auth import IPAddress
+
+REPORT_WINDOW = 600.0  # seconds: each (reason, sender) is reported at most once per window
+REPORT_LIMIT = 64  # distinct (reason, sender) pairs reported per window; the rest are counted
+
 
 class DropReason(enum.Enum):
     """One reason per validation step, in the order the receive path checks them."""
@@ -25,6 +30,8 @@ class DropReason(enum.Enum):
     BAD_VHID = "bad_vhid"  # no group with that vhid here
     OWN_PACKET = "own_packet"  # our own advert looped back
     BAD_AUTH = "bad_auth"  # digest does not verify: passphrase or address set differ
+    OWN_COUNTER = "own_counter"  # carries a counter we sent: our own advert, replayed or looped
+    REPLAY = "replay"  # counter already seen from a counting master: a replayed advert
 
 
 class DropStats:
@@ -47,3 +54,46 @@ class DropStats:
 
     def as_dict(self) -> dict[str, int]:
         return {reason.value: self._counts[reason] for reason in DropReason}
+
+
+class Report(enum.Enum):
+    """What to say about one drop."""
+
+    NEW = "new"  # the first from this sender for this reason: explain it
+    SEEN = "seen"  # reported already in this window: count only
+    LIMIT = "limit"  # the first beyond the limit: say that further senders are counted only
+    SILENT = "silent"  # beyond the limit: count only
+
+
+class DropReports:
+    """Which drops deserve a log line: the first per (reason, sender), bounded in memory.
+
+    An operator needs to see *that* a peer is misconfigured and who it is, once; the counters
+    carry the totals. A spoofed flood has a new source in every packet, so "once per sender"
+    alone would mean one line and one remembered key per packet (a million sources: a million
+    warnings). At most :data:`REPORT_LIMIT` pairs are reported per :data:`REPORT_WINDOW`
+    seconds; past the limit one more report says that further senders are only counted.
+    """
+
+    __slots__ = ("_limited", "_seen", "_window_start")
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[DropReason, IPAddress]] = set()
+        self._window_start = float("-inf")
+        self._limited = False
+
+    def classify(self, reason: DropReason, source: IPAddress, now: float) -> Report:
+        if now - self._window_start >= REPORT_WINDOW:
+            self._seen.clear()
+            self._window_start = now
+            self._limited = False
+        key = (reason, source)
+        if key in self._seen:
+            return Report.SEEN
+        if len(self._seen) < REPORT_LIMIT:
+            self._seen.add(key)
+            return Report.NEW
+        if self._limited:
+            return Report.SILENT
+        self._limited = True
+        return Report.LIMIT

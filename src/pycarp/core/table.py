@@ -23,6 +23,7 @@ class Input(enum.Enum):
     SHUTDOWN = "shutdown"
     DEMOTION = "demotion"  # host-wide demotion changed, or our send-error demotion did
     SEND_RESULT = "send_result"
+    SEND_BROKEN = "send_broken"  # a send failed in a way that cannot recover (not transient)
     PACKET_INVALID = "packet_invalid"  # failed validation (TTL, checksum, digest, ...)
     ADV_FASTER = "adv_faster"  # valid advert, peer advertises strictly more often
     ADV_EQUAL_PEER_WINS = "adv_equal_peer_wins"
@@ -48,6 +49,7 @@ class Step(enum.Enum):
     YIELD = "yield"  # a better master exists: one last advert (so it reasserts), then BACKUP
     REASSERT = "reassert"  # a slower master exists: advertise now and announce again
     LINK_LOST = "link_lost"  # -> INIT
+    DISABLE = "disable"  # -> INIT until restarted: we cannot advertise, so must not hold addresses
     STOP = "stop"  # -> INIT for good; a master bows out first
 
 
@@ -72,6 +74,7 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.ADV_SLOWER: Step.IGNORE,
         Input.ADV_DEPARTING: Step.IGNORE,
         Input.STALLED: Step.IGNORE,
+        Input.SEND_BROKEN: Step.IGNORE,  # the bow-out of a stopping group: nothing more to do
     },
     State.BACKUP: {
         Input.STARTED: Step.IGNORE,
@@ -92,6 +95,7 @@ _ROWS: dict[State, dict[Input, Step]] = {
         # Asleep past our own master-down: we know nothing about the last seconds, so listen
         # for a full master-down interval before taking over.
         Input.STALLED: Step.RESTART_MASTER_DOWN,
+        Input.SEND_BROKEN: Step.DISABLE,  # a yield's last advert: we could never be master
     },
     State.MASTER: {
         Input.STARTED: Step.IGNORE,
@@ -114,6 +118,8 @@ _ROWS: dict[State, dict[Input, Step]] = {
         # Paused long enough for a backup to have taken over: step down rather than fight it
         # with a stale claim; if nobody took over, our master-down timer brings us back.
         Input.STALLED: Step.STEP_DOWN,
+        # A master that cannot advertise would hold the addresses while a backup takes over.
+        Input.SEND_BROKEN: Step.DISABLE,
     },
 }
 

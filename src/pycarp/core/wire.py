@@ -103,9 +103,11 @@ def encode(adv: Advertisement) -> bytes:
     return _HEADER.pack(*fields, internet_checksum(unsummed), adv.counter, adv.digest)
 
 
-def decode(data: bytes) -> Advertisement:
-    """Validate cheapest-first (length, checksum, version, type, authlen, advbase) and decode.
+def check(data: bytes) -> bytes:
+    """Every check of :func:`decode`, cheapest first, without building an object.
 
+    Returns the 36 advertisement bytes. The receive path authenticates these bytes before it
+    decodes them, so a flood of forged adverts costs one header check and one HMAC each.
     Bytes after the first 36 are ignored, as the kernels do (they check ``len >= 36``).
     """
     if _looks_like_vrrp(data):
@@ -115,31 +117,59 @@ def decode(data: bytes) -> Advertisement:
             DropReason.TOO_SHORT, f"{len(data)} bytes, a CARP advertisement has {PAYLOAD_LEN}"
         )
     payload = bytes(data[:PAYLOAD_LEN])
-    if internet_checksum(payload) != 0:
+    if not _checksum_verifies(payload):
         raise DecodeError(DropReason.BAD_CHECKSUM, "checksum does not verify")
-    vt, vhid, advskew, authlen, demote, advbase, _sum, counter, digest = _HEADER.unpack(payload)
-    version, ptype = vt >> 4, vt & 0x0F
+    version, ptype = payload[0] >> 4, payload[0] & 0x0F
     if version != CARP_VERSION:
         raise DecodeError(DropReason.BAD_VERSION, f"version {version}, expected {CARP_VERSION}")
     if ptype != TYPE_ADVERTISEMENT:
         raise DecodeError(DropReason.BAD_TYPE, f"type {ptype}, expected {TYPE_ADVERTISEMENT}")
-    if authlen != AUTHLEN:
-        raise DecodeError(DropReason.BAD_AUTHLEN, f"authlen {authlen}, expected {AUTHLEN}")
-    if advbase == 0:
+    if payload[3] != AUTHLEN:
+        raise DecodeError(DropReason.BAD_AUTHLEN, f"authlen {payload[3]}, expected {AUTHLEN}")
+    if payload[5] == 0:
         raise DecodeError(DropReason.BAD_ADVBASE, "advbase 0 (must be 1..255)")
-    if vhid == 0:
+    if payload[1] == 0:
         raise DecodeError(DropReason.BAD_VHID, "vhid 0 (must be 1..255)")
+    return payload
+
+
+def counter_bytes(payload: bytes) -> bytes:
+    """The 8 counter bytes of checked advertisement bytes (what the HMAC covers)."""
+    return payload[8:16]
+
+
+def digest(payload: bytes) -> bytes:
+    """The 20 digest bytes of checked advertisement bytes."""
+    return payload[16:PAYLOAD_LEN]
+
+
+def decode(data: bytes) -> Advertisement:
+    """Validate (see :func:`check`) and decode."""
+    payload = check(data)
+    vt, vhid, advskew, authlen, demote, advbase, _sum, counter, signature = _HEADER.unpack(payload)
     return Advertisement(
         vhid=vhid,
         advbase=advbase,
         advskew=advskew,
         counter=counter,
-        digest=digest,
+        digest=signature,
         demote=demote,
-        version=version,
-        type=ptype,
+        version=vt >> 4,
+        type=vt & 0x0F,
         authlen=authlen,
     )
+
+
+def _checksum_verifies(payload: bytes) -> bool:
+    """The one's-complement sum over the 36 bytes, checksum included, is all ones.
+
+    RFC 1071's sum does not depend on byte order, so native 16-bit words (one C-level cast)
+    give the same verdict as :func:`internet_checksum`, at a fraction of its cost.
+    """
+    total = sum(memoryview(payload).cast("H"))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
 
 
 def _looks_like_vrrp(data: bytes) -> bool:

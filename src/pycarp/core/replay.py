@@ -1,0 +1,102 @@
+"""Which advertisement counters are stale: replay resistance that keeps every peer working.
+
+The digest covers the counter, but nothing in CARP says a counter may be used only once:
+FreeBSD and ucarp accept any valid advert ("replay protection goes here"), so a host without
+the key can capture one signed advert and send it again. Two replays matter:
+
+* **our own advert, sent back to us** (from any source address: the source is not signed). A
+  master that hears it judges an "equal peer" and may yield to a ghost. OpenBSD drops an
+  advert carrying its own counter ("replay or network loop"); a pycarp master drops any advert
+  carrying a counter it sent (pycarp counts from its own random start and never continues a
+  peer's count, so no peer sends our counters).
+* **a master's advert, replayed after it died**: it keeps every backup waiting for as long as
+  it is replayed. Masters that count (FreeBSD, pycarp, ucarp once it has heard a peer) send
+  ``n, n+1, n+2 ...``; a receiver that saw a sender count drops any advert whose counter lies
+  in a run it already accepted, whoever claims to send it.
+
+Counters are remembered as **runs** (first and last counter of one sender counting), not one
+by one: a run costs the same for an hour of adverts as for one, and a handful of runs cover a
+group's history (each new master starts one). Only "already accepted" counts, never "older
+than the newest": FreeBSD and ucarp masters continue the count of the master they took over
+from, so after a partition two of them count in parallel from one last advert, and judging
+one's counters against the other's newest would make a healed group deaf to its master.
+
+What is *not* protected, and cannot be without breaking interop: a sender whose counter never
+moves (OpenBSD sends one random cookie forever) or jumps at random (ucarp before it has heard
+a peer). Its runs never grow, so its adverts are never judged stale, and a replay of them
+cannot be told from the real thing. docs/behaviour.md says so too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pycarp.core.auth import IPAddress
+
+COUNTER_SPACE = 2**64
+MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run
+MAX_RUNS = 8  # runs remembered per group, ours and the peers' (each takeover starts one)
+
+
+@dataclasses.dataclass(slots=True)
+class Run:
+    """Counters ``first .. last`` (modulo 2**64) sent by one sender, counting up."""
+
+    first: int
+    last: int
+    source: IPAddress | None  # None: our own
+
+    @property
+    def counting(self) -> bool:
+        return self.first != self.last
+
+    def __contains__(self, counter: object) -> bool:
+        if not isinstance(counter, int):
+            return False
+        span = (self.last - self.first) % COUNTER_SPACE
+        return (counter - self.first) % COUNTER_SPACE <= span
+
+
+class ReplayGuard:
+    """One group's memory of counters: the runs we sent and the runs we accepted."""
+
+    __slots__ = ("_accepted", "_sent")
+
+    def __init__(self) -> None:
+        self._sent: list[Run] = []
+        self._accepted: list[Run] = []
+
+    def record_sent(self, counter: int) -> None:
+        _remember(self._sent, counter, None)
+
+    def is_ours(self, counter: int) -> bool:
+        """We sent this counter: the advert is our own, looped or replayed."""
+        return any(counter in run for run in self._sent)
+
+    def stale_run(self, counter: int) -> Run | None:
+        """The counting run that already holds ``counter``, if any: the advert is a replay."""
+        for run in self._accepted:
+            if run.counting and counter in run:
+                return run
+        return None
+
+    def record_accepted(self, counter: int, source: IPAddress) -> None:
+        _remember(self._accepted, counter, source)
+
+
+def _remember(runs: list[Run], counter: int, source: IPAddress | None) -> None:
+    """Extend ``source``'s newest run if ``counter`` continues it, else start a new run."""
+    for index in range(len(runs) - 1, -1, -1):
+        run = runs[index]
+        if run.source != source:
+            continue
+        if counter in run:  # a constant cookie, or a duplicate: nothing new
+            return
+        if 1 <= (counter - run.last) % COUNTER_SPACE <= MAX_STEP:
+            run.last = counter
+            runs.append(runs.pop(index))  # most recently used last
+            return
+        break
+    runs.append(Run(first=counter, last=counter, source=source))
+    if len(runs) > MAX_RUNS:
+        del runs[0]
