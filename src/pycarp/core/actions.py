@@ -14,6 +14,8 @@ from pycarp.core.stats import DropReason
 
 
 class State(enum.Enum):
+    __hash__ = object.__hash__  # singletons: C identity hash (table lookups per packet)
+
     INIT = "INIT"
     BACKUP = "BACKUP"
     MASTER = "MASTER"

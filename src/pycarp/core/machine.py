@@ -44,6 +44,9 @@ from pycarp.core.timing import (
 )
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
+# A drop that is only counted carries nothing but its reason: one shared action per reason,
+# so a flood allocates nothing per forged packet beyond what the check itself needs.
+_COUNTED_ONLY = {reason: PacketDropped(reason=reason, detail="") for reason in DropReason}
 
 
 class RandomSource(typing.Protocol):
@@ -254,7 +257,7 @@ class GroupMachine:
         HMAC per address, and a flood must not make every forged packet dearer."""
         report = self._reports.classify(error.reason, packet.source, now)
         if report is Report.SEEN or report is Report.SILENT:
-            return PacketDropped(reason=error.reason, detail="", source=packet.source)
+            return _COUNTED_ONLY[error.reason]
         detail = error.detail
         if error.reason is DropReason.BAD_AUTH:
             payload = bytes(packet.payload[: wire.PAYLOAD_LEN])

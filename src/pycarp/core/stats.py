@@ -19,6 +19,10 @@ REPORT_LIMIT = 64  # distinct (reason, sender) pairs reported per window; the re
 class DropReason(enum.Enum):
     """One reason per validation step, in the order the receive path checks them."""
 
+    # Members are singletons: identity hashing, in C, instead of Enum's hash of the name in
+    # Python. Every dropped packet hashes its reason a few times; a flood hashes millions.
+    __hash__ = object.__hash__
+
     BAD_TTL = "bad_ttl"  # multicast advert with TTL != 255: it crossed a router
     TOO_SHORT = "too_short"  # fewer than 36 bytes
     BAD_CHECKSUM = "bad_checksum"

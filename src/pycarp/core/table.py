@@ -14,6 +14,8 @@ from pycarp.core.actions import State
 
 
 class Input(enum.Enum):
+    __hash__ = object.__hash__  # singletons: C identity hash (table lookups per packet)
+
     STARTED = "started"
     TIMER = "timer"
     LINK_UP = "link_up"

@@ -29,6 +29,7 @@ from pycarp.runtime.driver import GroupDriver, StateListener
 log = logging.getLogger("pycarp")
 
 SHUTDOWN_DRAIN_TIMEOUT = 10.0  # seconds to finish address removal and down scripts on exit
+READ_BATCH = 256  # packets read per wake-up: a flood delays due timers by one batch at most
 
 
 class Daemon:
@@ -196,8 +197,13 @@ class Daemon:
 
     # -- input ------------------------------------------------------------------------------
 
-    def _on_readable(self, sock: AdvertSocket) -> None:
-        for _ in range(1000):  # bounded: never starve the timers under a flood
+    def _on_readable(self, sock: AdvertSocket, queued: bool = False) -> None:
+        """Read a bounded batch: the due timers run right after it (see GroupDriver._rearm).
+
+        ``queued`` is set when a group's timer callback reads first (see
+        GroupDriver._deadline_reached).
+        """
+        for _ in range(READ_BATCH):
             try:
                 packet = sock.receive()
             except OSError as error:
@@ -205,14 +211,16 @@ class Daemon:
                 return
             if packet is None:
                 return
-            self._dispatch(packet)
+            self._dispatch(packet, queued)
 
-    def _dispatch(self, packet: ReceivedPacket) -> None:
+    def _dispatch(self, packet: ReceivedPacket, queued: bool = False) -> None:
         vhid = packet.payload[1] if len(packet.payload) > 1 else 0
         driver = self.drivers.get((packet.interface, vhid))
         if driver is not None:
             driver.feed(
-                ev.PacketReceived(payload=packet.payload, source=packet.source, ttl=packet.ttl)
+                ev.PacketReceived(
+                    payload=packet.payload, source=packet.source, ttl=packet.ttl, queued=queued
+                )
             )
             return
         stats = self.interface_drops.setdefault(packet.interface, DropStats())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import functools
 import logging
 import random
@@ -39,6 +40,27 @@ log = logging.getLogger("pycarp")
 
 StateListener = Callable[[GroupConfig, StateChanged], None]
 
+# Sends that may work again later: full buffers, a link or route that is going away. FreeBSD
+# counts these towards its send-error demotion; anything else means the send cannot work.
+TRANSIENT_SEND_ERRORS = frozenset(
+    {
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.ENOBUFS,
+        errno.ENOMEM,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENXIO,
+        errno.ENODEV,
+        errno.EADDRNOTAVAIL,
+    }
+)
+LOUD_DROPS = frozenset(
+    {DropReason.BAD_AUTH, DropReason.BAD_TTL, DropReason.OWN_COUNTER, DropReason.REPLAY}
+)
+
 
 @dataclasses.dataclass(slots=True)
 class GroupCounters:
@@ -59,7 +81,7 @@ class GroupDriver:
         platform: Platform,
         rng: random.Random,
         on_state: StateListener | None = None,
-        read_pending: Callable[[], None] | None = None,
+        read_pending: Callable[[bool], None] | None = None,
     ) -> None:
         self.config = config
         self.machine = GroupMachine(config.settings, rng)
@@ -72,7 +94,6 @@ class GroupDriver:
         self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        self._dropped_from: set[tuple[DropReason, str]] = set()
         self._last_change: StateChanged | None = None
 
     @property
@@ -96,8 +117,17 @@ class GroupDriver:
             self._timer = None
 
     def _rearm(self) -> None:
-        self.stop_timer()
+        """Re-arm only when the core's deadline moved.
+
+        asyncio runs socket callbacks before due timers, and every packet fed (a dropped one
+        too) comes through here: cancelling and re-creating an unchanged timer for each would
+        push a due timer behind the next packet forever, so a flood would starve it.
+        """
         deadline = self.machine.next_deadline
+        timer = self._timer
+        if timer is not None and not timer.cancelled() and timer.when() == deadline:
+            return
+        self.stop_timer()
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._deadline_reached)
 
@@ -106,11 +136,17 @@ class GroupDriver:
 
         After the process was frozen (SIGSTOP, a suspended VM) the expired timer runs before
         the packets that arrived meanwhile are read: a backup would take over although its
-        master's adverts sit unread in the socket. ``read_pending`` feeds them in first.
+        master's adverts sit unread in the socket. ``read_pending`` feeds them in first,
+        marked as queued, so that the core judges them by the timer's lateness. A master on
+        time has nothing to learn from them before it advertises, and under a flood reading
+        them first would only delay the advert.
         """
         self._timer = None
-        if self._read_pending is not None:
-            self._read_pending()
+        machine = self.machine
+        if self._read_pending is not None and (
+            machine.state is not State.MASTER or machine.timer_overdue(self._loop.time())
+        ):
+            self._read_pending(True)
         self.feed(ev.TimerExpired())
 
     def _execute(self, action: Action) -> ev.Event | None:
@@ -137,14 +173,30 @@ class GroupDriver:
         return None
 
     def _send(self, action: SendAdvertisement) -> ev.Event:
+        """Send; a failure that will not go away by itself takes the group out of MASTER.
+
+        Nothing may escape: this runs in the timer callback, and an exception there would
+        leave the group MASTER with its addresses, never advertising, its timer never re-armed.
+        """
         try:
             self._socket.send(action.payload, self.config.destination)
         except OSError as error:
             self.counters.send_errors += 1
-            log.warning("%s: advertisement not sent: %s", self.config.name, error)
-            return ev.SendCompleted(ok=False)
+            if error.errno in TRANSIENT_SEND_ERRORS:
+                log.warning("%s: advertisement not sent: %s", self.config.name, error)
+                return ev.SendCompleted(ok=False)
+            return self._send_broken(error)
+        except Exception as error:  # a bug must not leave a silent master: say it, leave
+            self.counters.send_errors += 1
+            log.error("%s: advertisement not sent", self.config.name, exc_info=error)
+            return self._send_broken(error)
         self.counters.adverts_sent += 1
         return ev.SendCompleted(ok=True)
+
+    def _send_broken(self, error: BaseException) -> ev.Event:
+        text = str(error) or type(error).__name__
+        log.error("%s: cannot send advertisements (%s): leaving the group", self.config.name, text)
+        return ev.SendCompleted(ok=False, error=text)
 
     def _state_changed(self, change: StateChanged) -> None:
         log.info(
@@ -159,16 +211,14 @@ class GroupDriver:
             self._on_state(self.config, change)
 
     def _dropped(self, drop: PacketDropped) -> None:
-        # Warn once per (reason, sender) so a misconfigured peer is visible without a flood;
-        # the counters (SIGUSR1, status) carry the totals.
-        key = (drop.reason, drop.detail.split(":", 1)[0])
-        loud = drop.reason in (DropReason.BAD_AUTH, DropReason.BAD_TTL)
-        if loud and key not in self._dropped_from:
-            self._dropped_from.add(key)
+        # The core marks the first drop per (reason, sender), bounded in memory and rate, so a
+        # misconfigured peer or an attack is visible without a flood of log lines; the counters
+        # (SIGUSR1, status) carry the totals.
+        if drop.report and drop.reason in LOUD_DROPS:
             log.warning(
                 "%s: dropped advert %s (%s)", self.config.name, drop.detail, drop.reason.value
             )
-        else:
+        elif drop.report:
             log.debug("%s: dropped %s (%s)", self.config.name, drop.detail, drop.reason.value)
 
     def run_hook(self, hook: Hook) -> None:
