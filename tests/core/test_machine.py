@@ -253,9 +253,8 @@ def test_takeover_reproduces_ucarps_captured_adverts_but_its_counter() -> None:
         ours_decoded, theirs_decoded = wire.decode(mine), wire.decode(theirs)
         assert ours_decoded.counter == (start + n) % 2**64
         assert signer.verify(ours_decoded.counter_bytes, ours_decoded.digest)
-        same = {"counter": 0, "digest": bytes(20)}
-        assert dataclasses.replace(ours_decoded, **same) == dataclasses.replace(
-            theirs_decoded, **same
+        assert dataclasses.replace(ours_decoded, counter=0, digest=bytes(20)) == (
+            dataclasses.replace(theirs_decoded, counter=0, digest=bytes(20))
         )
 
 

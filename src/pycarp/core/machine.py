@@ -11,8 +11,6 @@ misuse (time going backwards) raises :class:`TimeWentBackwards`.
 
 from __future__ import annotations
 
-import typing
-
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import (
@@ -30,7 +28,7 @@ from pycarp.core.actions import (
 from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.election import Verdict, judge
 from pycarp.core.receive import validate
-from pycarp.core.replay import ReplayGuard
+from pycarp.core.replay import RandomSource, ReplayGuard
 from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
 from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 from pycarp.core.table import TRANSITIONS, Input, Step
@@ -47,12 +45,6 @@ ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 # A drop that is only counted carries nothing but its reason: one shared action per reason,
 # so a flood allocates nothing per forged packet beyond what the check itself needs.
 _COUNTED_ONLY = {reason: PacketDropped(reason=reason, detail="") for reason in DropReason}
-
-
-class RandomSource(typing.Protocol):
-    """Where fresh counters come from (``random.SystemRandom()`` live, seeded in tests)."""
-
-    def getrandbits(self, k: int, /) -> int: ...
 
 
 class TimeWentBackwards(RuntimeError):
@@ -239,6 +231,12 @@ class GroupMachine:
     def _check_counter(self, counter: int) -> None:
         """Replays of a valid advert (see :mod:`pycarp.core.replay`) are dropped."""
         if self.state is State.MASTER and self.replay.is_ours(counter):
+            # A replay of our own advert, or a FreeBSD/ucarp master that took over during a
+            # partition by continuing our count (its counters trail ours by a few). Jumping
+            # ahead lets such a peer, which adopts the counters it hears, part ways with us:
+            # its next advert carries a counter we never sent and the election goes on.
+            assert self._counter is not None  # we sent it, so we have a counter
+            self._counter = (self._counter + self.replay.jump(self._rng)) % 2**64
             raise wire.DecodeError(
                 DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
             )

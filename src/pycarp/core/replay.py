@@ -7,8 +7,11 @@ the key can capture one signed advert and send it again. Two replays matter:
 * **our own advert, sent back to us** (from any source address: the source is not signed). A
   master that hears it judges an "equal peer" and may yield to a ghost. OpenBSD drops an
   advert carrying its own counter ("replay or network loop"); a pycarp master drops any advert
-  carrying a counter it sent (pycarp counts from its own random start and never continues a
-  peer's count, so no peer sends our counters).
+  carrying a counter it sent. pycarp counts from its own random start and never continues a
+  peer's count, but FreeBSD and ucarp do: one that took over during a partition trails our
+  count by a few adverts. The master therefore jumps its own count ahead whenever it hears
+  one of its counters; the adopting peer then continues from a counter we never sent, and
+  the two hear each other at the next advert.
 * **a master's advert, replayed after it died**: it keeps every backup waiting for as long as
   it is replayed. Masters that count (FreeBSD, pycarp, ucarp once it has heard a peer) send
   ``n, n+1, n+2 ...``; a receiver that saw a sender count drops any advert whose counter lies
@@ -21,6 +24,13 @@ than the newest": FreeBSD and ucarp masters continue the count of the master the
 from, so after a partition two of them count in parallel from one last advert, and judging
 one's counters against the other's newest would make a healed group deaf to its master.
 
+The advert's timing (advbase, advskew) is not covered by the digest, so an attacker can
+replay a captured counter with any timing: only the counter can tell a replay.
+
+A receiver may briefly take a trailing FreeBSD/ucarp master's counters for replays (they
+repeat counters another master sent) until that master adopts a newer counter, i.e. until it
+hears the other side once; after a partition this can cost one extra takeover.
+
 What is *not* protected, and cannot be without breaking interop: a sender whose counter never
 moves (OpenBSD sends one random cookie forever) or jumps at random (ucarp before it has heard
 a peer). Its runs never grow, so its adverts are never judged stale, and a replay of them
@@ -30,12 +40,20 @@ cannot be told from the real thing. docs/behaviour.md says so too.
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from pycarp.core.auth import IPAddress
 
 COUNTER_SPACE = 2**64
 MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run
 MAX_RUNS = 8  # runs remembered per group, ours and the peers' (each takeover starts one)
+JUMP_LOW, JUMP_BITS = 2**20, 31  # a master that hears its own counter skips 2**20 .. 2**31
+
+
+class RandomSource(typing.Protocol):
+    """Where fresh counters come from (``random.SystemRandom()`` live, seeded in tests)."""
+
+    def getrandbits(self, k: int, /) -> int: ...
 
 
 @dataclasses.dataclass(slots=True)
@@ -82,6 +100,13 @@ class ReplayGuard:
 
     def record_accepted(self, counter: int, source: IPAddress) -> None:
         _remember(self._accepted, counter, source)
+
+    @staticmethod
+    def jump(rng: RandomSource) -> int:
+        """How far a master skips ahead after hearing its own counter (random: two masters
+        that count in step part ways)."""
+        value: int = JUMP_LOW + rng.getrandbits(JUMP_BITS) % (2**JUMP_BITS - JUMP_LOW)
+        return value
 
 
 def _remember(runs: list[Run], counter: int, source: IPAddress | None) -> None:
