@@ -77,7 +77,7 @@ class Daemon:
                 self.started.set()
                 await self._stop.wait()
                 log.info("shutting down: bowing out of %d group(s)", len(self.drivers))
-                await asyncio.gather(*(self._stop_group(key) for key in list(self.drivers)))
+                await self._stop_groups(list(self.drivers))
         finally:
             # Cancelled or failed mid-run: the groups' timers must not outlive the daemon (in a
             # shared event loop they would keep firing and sending through closed sockets).
@@ -141,37 +141,55 @@ class Daemon:
         if not link_up:
             log.warning("%s: no carrier on %s: waiting in INIT", group.name, group.interface)
 
-    async def _stop_group(self, key: tuple[str, int]) -> None:
-        driver = self.drivers.pop(key)
-        driver.feed(ev.ShutdownRequested())
-        driver.stop_timer()
-        queues = (driver.addresses_queue, driver.scripts_queue)
-        for queue in queues:
-            queue.close()
-        workers = self._workers.pop(key)
-        # Every job gets SHUTDOWN_DRAIN_TIMEOUT to finish; one that hangs is cut short so the
-        # jobs behind it (the down script, in scripts mode) still run. Bounded: one round per
-        # job that was queued.
-        for _round in range(1 + sum(queue.backlog for queue in queues)):
-            _done, pending = await asyncio.wait(workers, timeout=SHUTDOWN_DRAIN_TIMEOUT)
-            if not pending:
-                break
-            cut = [queue.name for queue in queues if queue.cut_current()]
-            log.error(
-                "%s: still busy after %gs at exit: cut short: %s",
-                driver.config.name,
-                SHUTDOWN_DRAIN_TIMEOUT,
-                ", ".join(cut) or "nothing running",
+    async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
+        """Bow out of these groups, release every address, run the down scripts.
+
+        All groups bow out first (their adverts leave within milliseconds, whatever the
+        count), then the slow effects drain. Address removal is never cut short for time:
+        each netlink request is bounded on its own, and an address left behind would answer
+        for a host that no longer advertises (10,000 groups: every address goes). Only a
+        script that hangs is cut, after SHUTDOWN_DRAIN_TIMEOUT, so the ones behind it run.
+        """
+        drivers = [self.drivers.pop(key) for key in keys]
+        workers = [self._workers.pop(key) for key in keys]
+        for driver in drivers:
+            driver.feed(ev.ShutdownRequested())
+            driver.stop_timer()
+            driver.addresses_queue.close()
+            driver.scripts_queue.close()
+        addresses = [address_worker for address_worker, _scripts in workers]
+        if addresses:
+            await asyncio.wait(addresses)
+        await asyncio.gather(
+            *(
+                self._drain_scripts(driver, scripts_worker)
+                for driver, (_addresses, scripts_worker) in zip(drivers, workers, strict=True)
             )
-        else:
-            for task in pending:
-                task.cancel()
-        socket_key = _socket_key(driver.config)
-        if not any(_socket_key(d.config) == socket_key for d in self.drivers.values()):
+        )
+        for socket_key in {_socket_key(driver.config) for driver in drivers}:
+            if any(_socket_key(d.config) == socket_key for d in self.drivers.values()):
+                continue
             sock = self._sockets.pop(socket_key, None)
             if sock is not None:
                 asyncio.get_running_loop().remove_reader(sock.fileno())
                 sock.close()
+
+    async def _drain_scripts(self, driver: GroupDriver, worker: asyncio.Task[None]) -> None:
+        """Every script gets SHUTDOWN_DRAIN_TIMEOUT to finish; one that hangs is cut short so
+        the scripts behind it (the down script, in scripts mode) still run. Bounded: one
+        round per script that was queued."""
+        queue = driver.scripts_queue
+        for _round in range(1 + queue.backlog):
+            _done, pending = await asyncio.wait({worker}, timeout=SHUTDOWN_DRAIN_TIMEOUT)
+            if not pending:
+                return
+            log.error(
+                "%s: still busy after %gs at exit: cut short: %s",
+                driver.config.name,
+                SHUTDOWN_DRAIN_TIMEOUT,
+                queue.name if queue.cut_current() else "nothing running",
+            )
+        worker.cancel()
 
     async def _socket_for(self, group: GroupConfig) -> AdvertSocket:
         key = _socket_key(group)
@@ -326,8 +344,7 @@ class Daemon:
         removed = [k for k in current if k not in wanted]
         changed = [k for k in current if k in wanted and wanted[k] != current[k]]
         added = [k for k in wanted if k not in current]
-        for key in removed + changed:
-            await self._stop_group(key)
+        await self._stop_groups(removed + changed)
         for key in changed + added:
             await self._start_group(wanted[key])
         self.config = new
