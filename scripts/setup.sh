@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Install everything pycarp's demo and tests need on a fresh Debian machine (run as root):
-# Debian packages (iproute2, nftables, ucarp, tshark, ...) and a virtualenv in .venv.
+# Install everything pycarp's demo, tests and benchmarks need on a fresh Debian machine (run as
+# root): Debian packages (iproute2, nftables, ucarp, tshark, arping, ...) and a virtualenv in .venv.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # ucarp, keepalived, arping live in sbin
 
 need_apt=()
-for pair in ip:iproute2 nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping keepalived:keepalived; do
+# program:package for every program the lab, demo, tests and bench run (nothing is compiled).
+# Keep in step with PACKAGES in src/pycarp/lab/programs.py; tests/test_external_programs.py
+# fails when a program is used but not listed here.
+for pair in ip:iproute2 nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping \
+  keepalived:keepalived arping:arping taskset:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
+# The tests need Thomas Habets' arping (package arping); iputils-arping installs another
+# program of the same name (other options and output) and conflicts with it: replace it.
+case "$(arping -V 2>&1 || true)" in
+  *iputils*) need_apt+=(arping) ;;
+esac
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -14,6 +14,7 @@ from pycarp.cli import lab as lab_cli
 from pycarp.lab import Lab, LabError
 from pycarp.lab.namespaces import list_namespaces, process_alive
 from pycarp.lab.naming import owned_name, owned_prefix
+from pycarp.lab.programs import check_status
 
 
 def ours() -> set[str]:
@@ -26,20 +27,25 @@ def ping(lab: Lab, source: str, target: str, *, v6: bool = False, count: int = 3
     """Bounded: ``count`` echo requests 0.2 s apart, 1 s wait for the last reply."""
     address = lab.ipv6(target) if v6 else lab.ipv4(target)
     argv = ["ping", "-6" if v6 else "-4", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1"]
-    return lab.exec(source, [*argv, str(address.ip)], timeout=10).returncode == 0
+    return (
+        check_status(lab.exec(source, [*argv, str(address.ip)], timeout=10), (0, 1)).returncode == 0
+    )
 
 
 def unreachable(lab: Lab, source: str, target: str) -> bool:
-    """One echo request, half a second for the reply: enough on a local bridge."""
+    """One echo request, half a second for the reply: enough on a local bridge.
+
+    Only "no reply" (status 1) counts: ping failing to run (status 2) raises LabError.
+    """
     argv = ["ping", "-4", "-n", "-q", "-c", "1", "-W", "0.5", str(lab.ipv4(target).ip)]
-    return lab.exec(source, argv, timeout=10).returncode != 0
+    return check_status(lab.exec(source, argv, timeout=10), (0, 1)).returncode == 1
 
 
 def received_pings(lab: Lab, source: str, target: str, count: int) -> int:
     """How many of ``count`` quick pings (2 ms apart) came back."""
     address = str(lab.ipv4(target).ip)
     argv = ["ping", "-4", "-n", "-q", "-c", str(count), "-i", "0.002", "-W", "1", address]
-    done = lab.exec(source, argv, timeout=15)
+    done = check_status(lab.exec(source, argv, timeout=15), (0, 1))
     summary = next(line for line in done.stdout.splitlines() if "received" in line)
     return int(summary.split(",")[1].split()[0])
 

@@ -10,6 +10,7 @@ import typing
 import pytest
 
 from pycarp.lab import Lab
+from pycarp.lab.programs import check_status
 from pycarp.platform.announce import LinuxAnnouncer
 from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
 from pycarp.platform.ports import AddressManager, AdvertSocket, Announcer, LinkWatcher
@@ -205,4 +206,6 @@ def test_announcement_updates_the_peers_neighbour_entry(lab: Lab, v6: bool) -> N
 def neighbour(
     lab: Lab, node: str, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
 ) -> str:
-    return lab.exec(node, ["ip", "neigh", "show", str(address.ip), "dev", "eth0"]).stdout
+    return check_status(
+        lab.exec(node, ["ip", "neigh", "show", str(address.ip), "dev", "eth0"])
+    ).stdout

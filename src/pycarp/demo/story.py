@@ -22,6 +22,7 @@ from pycarp.demo.watch import DemoError, Watcher
 from pycarp.lab.capture import Advert, AdvertCapture
 from pycarp.lab.daemons import start_pycarp
 from pycarp.lab.naming import CLIENT, LabError
+from pycarp.lab.programs import check_status
 
 if typing.TYPE_CHECKING:
     from pycarp.demo.board import Board
@@ -362,11 +363,8 @@ class Story:
 
     def _client_neighbour(self, address: str) -> str | None:
         """Which host the client's ARP cache sends ``address`` to."""
-        done = self.lab.exec(CLIENT, ["ip", "-j", "neigh", "show", address])
-        try:
-            entries = json.loads(done.stdout or "[]")
-        except json.JSONDecodeError:
-            return None
+        done = check_status(self.lab.exec(CLIENT, ["ip", "-j", "neigh", "show", address]))
+        entries = json.loads(done.stdout or "[]")
         macs = {self.lab.mac(host): host for host in HOSTS}
         found = [macs.get(str(entry.get("lladdr", ""))) for entry in entries]
         return next((host for host in found if host), None)

@@ -7,5 +7,6 @@ stays inside namespaces the lab creates; addresses come only from 198.51.100.0/2
 
 from pycarp.lab.lab import Lab
 from pycarp.lab.naming import CLIENT, HOST_INTERFACE, LAB_PREFIX, LabError
+from pycarp.lab.programs import MissingProgram
 
-__all__ = ["CLIENT", "HOST_INTERFACE", "LAB_PREFIX", "Lab", "LabError"]
+__all__ = ["CLIENT", "HOST_INTERFACE", "LAB_PREFIX", "Lab", "LabError", "MissingProgram"]

@@ -19,6 +19,7 @@ from pycarp.lab.naming import LabError
 
 TABLE = "pycarp_lab"
 PARTITION_CHAIN = "partition"
+_NO_SUCH_TABLE = "No such file or directory"  # what nft says when the table does not exist
 
 
 def _loss_chain(node: str) -> str:
@@ -26,7 +27,7 @@ def _loss_chain(node: str) -> str:
 
 
 def _nft(switch: str, script: str) -> None:
-    namespaces.run(namespaces.exec_argv(switch, ["nft", "-f", "-"]), stdin=script)
+    namespaces.run_in(switch, ["nft", "-f", "-"], stdin=script)
 
 
 def install_table(switch: str, nodes: typing.Sequence[str]) -> None:
@@ -46,10 +47,9 @@ def install_table(switch: str, nodes: typing.Sequence[str]) -> None:
 
 
 def delete_table(switch: str) -> None:
+    """Remove the table if it is there (an absent table is fine: idempotent)."""
     if namespaces.exists(switch):
-        namespaces.run(
-            namespaces.exec_argv(switch, ["nft", "delete", "table", "bridge", TABLE]), check=False
-        )
+        namespaces.run_in(switch, ["nft", "delete", "table", "bridge", TABLE], check=False)
 
 
 def set_loss(switch: str, node: str, percent: float) -> None:
@@ -90,12 +90,12 @@ def set_carrier(switch: str, node: str, up: bool) -> None:
 
 def describe(switch: str) -> dict[str, str]:
     """What is impaired, per node, read back from the rule set (for ``pycarp lab status``)."""
-    done = namespaces.run(
-        namespaces.exec_argv(switch, ["nft", "-j", "list", "table", "bridge", TABLE]),
-        check=False,
-    )
+    done = namespaces.run_in(switch, ["nft", "-j", "list", "table", "bridge", TABLE], check=False)
     if done.returncode != 0:
-        return {}
+        if _NO_SUCH_TABLE in done.stderr:  # a half-built lab: nothing can be impaired yet
+            return {}
+        detail = done.stderr.strip().replace("\n", "; ")
+        raise LabError(f"nft list table bridge {TABLE} in {switch} failed: {detail}")
     notes: dict[str, str] = {}
     for item in json.loads(done.stdout).get("nftables", []):
         rule = item.get("rule")

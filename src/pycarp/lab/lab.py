@@ -26,7 +26,7 @@ import threading
 import types
 import typing
 
-from pycarp.lab import impair, namespaces, topology
+from pycarp.lab import impair, namespaces, programs, topology
 from pycarp.lab.namespaces import IPInterface
 from pycarp.lab.naming import (
     CLIENT,
@@ -184,7 +184,12 @@ class Lab:
         check: bool = False,
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` in the node's namespace to completion (text output captured)."""
+        """Run ``argv`` in the node's namespace to completion (text output captured).
+
+        A missing program raises MissingProgram (never just a non-zero status); the exit
+        status of a program that ran is the caller's to judge (see programs.check_status).
+        """
+        programs.require(argv[0])
         try:
             return subprocess.run(
                 namespaces.exec_argv(self.namespace(self.require_node(node)), argv),
@@ -238,7 +243,9 @@ class Lab:
 
         The child gets its own session, so a Ctrl-C in the terminal reaches only us and the
         teardown ends children in order (SIGTERM first: a daemon can release its addresses).
+        A missing program raises MissingProgram before anything starts.
         """
+        programs.require(argv[0], env)
         process = subprocess.Popen(
             namespaces.exec_argv(self.namespace(self.require_node(node)), argv),
             text=text,
@@ -338,9 +345,11 @@ class Lab:
                 for process in self._processes:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=1.0)
-                impair.delete_table(self.switch_namespace)
-                for node in (*self.nodes, SWITCH):
-                    namespaces.delete_namespace(self.namespace(node))
+                try:
+                    impair.delete_table(self.switch_namespace)
+                finally:  # the namespaces go even if nft cannot (their tables go with them)
+                    for node in (*self.nodes, SWITCH):
+                        namespaces.delete_namespace(self.namespace(node))
             finally:
                 with _open_labs_lock:
                     _open_labs.discard(self)

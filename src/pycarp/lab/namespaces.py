@@ -17,6 +17,7 @@ import subprocess
 import time
 import typing
 
+from pycarp.lab import programs
 from pycarp.lab.naming import LabError
 
 NETNS_DIR = "/run/netns"
@@ -33,7 +34,11 @@ def run(
     check: bool = True,
     timeout: float = _COMMAND_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion (bounded in time); on failure raise LabError with stderr."""
+    """Run a command to completion (bounded in time); on failure raise LabError with stderr.
+
+    A missing program is always an error (MissingProgram), whatever ``check`` says.
+    """
+    programs.require(argv[0])
     try:
         done = subprocess.run(
             list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, check=False
@@ -50,6 +55,20 @@ def ip_batch(namespace: str | None, commands: typing.Sequence[str]) -> None:
     """Several ``ip`` commands in one process (much faster than one process each)."""
     argv = ["ip", *(["-n", namespace] if namespace else []), "-batch", "-"]
     run(argv, stdin="\n".join(commands) + "\n")
+
+
+def run_in(
+    namespace: str,
+    argv: typing.Sequence[str],
+    *,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float = _COMMAND_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run` for ``argv`` inside ``namespace`` (its program is checked before ``ip``
+    runs: ``ip netns exec`` would only report a missing one with an exit status)."""
+    programs.require(argv[0])
+    return run(exec_argv(namespace, argv), stdin=stdin, check=check, timeout=timeout)
 
 
 def exec_argv(namespace: str, argv: typing.Sequence[str]) -> list[str]:
@@ -70,7 +89,11 @@ def exists(namespace: str) -> bool:
 
 
 def namespace_pids(namespace: str) -> list[int]:
+    """PIDs of the processes in ``namespace`` (none if it no longer exists)."""
     done = run(["ip", "netns", "pids", namespace], check=False)
+    if done.returncode != 0 and exists(namespace):
+        detail = done.stderr.strip().replace("\n", "; ")
+        raise LabError(f"ip netns pids {namespace} failed ({done.returncode}): {detail}")
     return [int(word) for word in done.stdout.split() if word.isdigit()]
 
 

@@ -70,7 +70,7 @@ def build_node(names: LabNames, node: str) -> None:
 
 
 def _links(namespace: str) -> set[str]:
-    done = namespaces.run(["ip", "-n", namespace, "-o", "link", "show"], check=False)
+    done = namespaces.run(["ip", "-n", namespace, "-o", "link", "show"])
     names: set[str] = set()
     for line in done.stdout.splitlines():
         parts = line.split(":", 2)

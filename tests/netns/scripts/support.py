@@ -20,9 +20,10 @@ import time
 import typing
 from collections.abc import Mapping, Sequence
 
-from pycarp.lab import Lab
+from pycarp.lab import Lab, LabError
 from pycarp.lab.capture import Advert
 from pycarp.lab.daemons import LAB_PASSPHRASE, Daemon, pycarp_args, start_pycarp, wait_for
+from pycarp.lab.programs import check_status
 
 VIPS = ("198.51.100.100/24", "198.51.100.101/24")
 DUAL_STACK = ("198.51.100.100/24", "2001:db8::100/64")
@@ -39,6 +40,8 @@ _STATUS_LINE = re.compile(
     r"(\d+)@(\S+): (INIT|BACKUP|MASTER) \(advbase .*?; adverts sent (\d+).*drops: (.*)$",
     re.MULTILINE,
 )
+_ARPING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) packets received")
+_ARPING_REPLY = re.compile(r"bytes from ([0-9a-f:]{17}) \(")
 
 
 def master_down(advskew: int, advbase: float = ADVBASE) -> float:
@@ -152,17 +155,22 @@ def ips(addresses: Sequence[str]) -> set[str]:
 
 
 def ping(lab: Lab, node: str, address: str, *, count: int = 1) -> bool:
-    """Bounded: ``count`` echo requests 0.2 s apart, one second for the last reply."""
+    """Bounded: ``count`` echo requests 0.2 s apart, one second for the last reply.
+
+    False: no reply (status 1); ping failing to run at all (status 2) raises LabError.
+    """
     ip = ipaddress.ip_interface(address).ip
     family = "-6" if ip.version == 6 else "-4"
     argv = ["ping", family, "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", str(ip)]
-    return lab.exec(node, argv, timeout=10).returncode == 0
+    return check_status(lab.exec(node, argv, timeout=10), (0, 1)).returncode == 0
 
 
 def neighbour_mac(lab: Lab, node: str, address: str) -> str | None:
     """The link-layer address ``node``'s neighbour table holds for ``address`` (None: none)."""
     ip = str(ipaddress.ip_interface(address).ip)
-    done = lab.exec(node, ["ip", "-j", "neigh", "show", "to", ip, "dev", lab.interface])
+    done = check_status(
+        lab.exec(node, ["ip", "-j", "neigh", "show", "to", ip, "dev", lab.interface])
+    )
     for entry in json.loads(done.stdout or "[]"):
         if entry.get("dst") == ip and "lladdr" in entry:
             return str(entry["lladdr"])
@@ -170,10 +178,25 @@ def neighbour_mac(lab: Lab, node: str, address: str) -> str | None:
 
 
 def arping_macs(lab: Lab, node: str, address: str) -> list[str]:
-    """MACs that answer one ARP request for ``address`` from ``node`` (duplicates show up)."""
+    """MACs that answer one ARP request for ``address`` from ``node`` (duplicates show up).
+
+    Empty only when arping ran and nobody answered. arping (Thomas Habets', Debian package
+    ``arping``) exits with 1 both for "no reply" and for an error, so its summary line tells
+    them apart: no summary, or a reply count that the reply lines do not match, is a LabError.
+    """
     ip = str(ipaddress.ip_interface(address).ip)
     done = lab.exec(node, ["arping", "-c", "1", "-w", "1", "-I", lab.interface, ip], timeout=10)
-    return re.findall(r"from ([0-9a-f:]{17}) ", done.stdout)
+    summary = _ARPING_SUMMARY.search(done.stdout)
+    if summary is None:
+        said = (done.stderr or done.stdout).strip()
+        raise LabError(
+            f"arping on {node} printed no summary (exit {done.returncode}): {said!r} (the tests "
+            "need Thomas Habets' arping, Debian package arping, not iputils-arping)"
+        )
+    macs = _ARPING_REPLY.findall(done.stdout)
+    if len(macs) != int(summary.group(2)):
+        raise LabError(f"arping counted {summary.group(2)} replies, printed:\n{done.stdout}")
+    return macs
 
 
 @dataclasses.dataclass(frozen=True)
