@@ -38,7 +38,13 @@ CARP_TRAFFIC_CLASS = 0xE0
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 _IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 _IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
-_MAX_PACKET = 65535
+# Adverts are 56 bytes (IPv4); the largest VRRPv3 one (255 IPv6 addresses) is about 4 KiB. A
+# smaller buffer than 64 KiB per recv keeps a flood of small packets cheaper to read.
+_MAX_PACKET = 8192
+# Room for about a quarter of a second of a 50,000/s flood (each small packet takes about
+# 1 KiB of socket memory), so a scheduling hiccup does not drop the real master's adverts.
+_RECEIVE_BUFFER = 16 * 1024 * 1024
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _ANCILLARY_SPACE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
 
 
@@ -200,6 +206,14 @@ def _closed_on_error(sock: socket.socket) -> typing.Iterator[None]:
         raise
 
 
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    """Beyond ``net.core.rmem_max`` with CAP_NET_ADMIN (which pycarp has), else up to it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECEIVE_BUFFER)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+
+
 def _configure_v4(
     sock: socket.socket,
     interface: str,
@@ -209,6 +223,7 @@ def _configure_v4(
     join: bool,
 ) -> None:
     sock.setblocking(False)
+    _enlarge_receive_buffer(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, CARP_TTL)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, CARP_TRAFFIC_CLASS)
@@ -226,6 +241,7 @@ def _configure_v4(
 
 def _configure_v6(sock: socket.socket, interface: str, ifindex: int, *, join: bool) -> None:
     sock.setblocking(False)
+    _enlarge_receive_buffer(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, CARP_TTL)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, CARP_TRAFFIC_CLASS)
