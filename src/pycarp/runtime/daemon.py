@@ -56,6 +56,8 @@ class Daemon:
         self._tasks: asyncio.TaskGroup | None = None
         self._workers: dict[tuple[str, int], list[asyncio.Task[None]]] = {}
         self.started = asyncio.Event()
+        # Every passphrase this daemon has been given: no hook's environment may hold one.
+        self._hook_secrets = {group.settings.passphrase for group in config.groups}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class Daemon:
             rng=self._rng,
             on_state=self._on_state,
             read_pending=functools.partial(self._on_readable, sock),
+            hook_secrets=self._hook_secrets,
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [
@@ -314,6 +317,7 @@ class Daemon:
             log.error("SIGHUP: configuration not reloaded: %s", error)
             return
         wanted = {g.key: g for g in new.groups}
+        self._hook_secrets.update(g.settings.passphrase for g in new.groups)
         current = {key: d.config for key, d in self.drivers.items()}
         removed = [k for k in current if k not in wanted]
         changed = [k for k in current if k in wanted and wanted[k] != current[k]]
