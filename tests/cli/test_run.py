@@ -7,6 +7,7 @@ bad command line through.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import pathlib
@@ -21,6 +22,7 @@ from pycarp.cli import main as cli_main
 from pycarp.cli import run as cli_run
 from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
+from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
 
 SECRET = "cli-s3cret-pass"
@@ -260,3 +262,41 @@ def test_syslog_going_away_is_one_line_then_a_count_not_a_traceback_per_record(
     server.close()
     handler.close()
     assert capsys.readouterr().err == ""
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+
+def test_hooks_that_would_keep_root_privileges_refuse_to_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    from pycarp.runtime import hooks
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(hooks, "_is_root", lambda: True)
+    monkeypatch.setattr(hooks, "_setpriv", lambda: None)  # util-linux missing
+    script = tmp_path / "up"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert cli_main.main([*GOOD, "-p", SECRET, "--upscript", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "pycarp: error: setpriv (util-linux) not found: "
+        "needed to run hooks without the daemon's privileges"
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_during_start_up_exits_0_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    def slow_start(args: argparse.Namespace) -> DaemonConfig:
+        os.kill(os.getpid(), signum)  # arrives while pycarp reads its configuration
+        return config_from_args(args)
+
+    monkeypatch.setattr(cli_run, "config_from_args", slow_start)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli_main.main([*GOOD, "-p", SECRET]) == 0  # the fixture's guard: no daemon ran
+    # Afterwards (the daemon done) they are ignored until the process exits.
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
