@@ -10,7 +10,7 @@ need_apt=()
 # program:package for every program the lab, demo, tests and bench run (nothing is compiled).
 # Keep in step with PACKAGES in src/pycarp/lab/programs.py; tests/test_external_programs.py
 # fails when a program is used but not listed here.
-for pair in ip:iproute2 nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping \
+for pair in ip:iproute2 setpriv:util-linux nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping \
   keepalived:keepalived arping:arping taskset:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done

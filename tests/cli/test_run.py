@@ -7,16 +7,22 @@ bad command line through.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import pathlib
+import signal
+import socket
 from collections.abc import Iterator
 
 import pytest
 
+from pycarp.cli import logs as cli_logs
 from pycarp.cli import main as cli_main
 from pycarp.cli import run as cli_run
+from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
+from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
 
 SECRET = "cli-s3cret-pass"
@@ -49,7 +55,7 @@ UCARP_LONG = [
 
 @pytest.fixture(autouse=True)
 def never_run_the_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    async def refuse(config: DaemonConfig) -> int:
+    async def refuse(config: DaemonConfig, stop: object = None) -> int:
         raise AssertionError("a test reached the real daemon")
 
     def refuse_fork() -> None:
@@ -60,8 +66,13 @@ def never_run_the_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(PASS_ENV, raising=False)
     logger = logging.getLogger("pycarp")
     saved = (logger.handlers[:], logger.level, logger.propagate)
+    # The daemon's main catches SIGINT/SIGTERM (and ignores them at exit): not in pytest's process.
+    signums = (*stopping.STOP_SIGNALS, *stopping.OPERATOR_SIGNALS)
+    handlers = {signum: signal.getsignal(signum) for signum in signums}
     yield
     logger.handlers[:], logger.level, logger.propagate = saved
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -166,3 +177,126 @@ def test_help_without_a_subcommand_points_to_the_options(
 ) -> None:
     assert cli_main.main(["--help"]) == 0
     assert "pycarp run --help" in capsys.readouterr().out
+
+
+# -- logging -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_syslog(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the daemon at a syslog socket that does not exist (whatever this machine has)."""
+    path = str(tmp_path / "no-syslog-here")
+    monkeypatch.setattr(cli_logs, "SYSLOG_SOCKET", path)
+    monkeypatch.setenv(PASS_ENV, SECRET)
+    return path
+
+
+def test_facility_without_syslog_logs_to_stderr_after_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, no_syslog: str
+) -> None:
+    async def daemon(config: DaemonConfig, stop: object = None) -> int:
+        for number in range(3):
+            logging.getLogger("pycarp").info("record %d", number)
+        return 0
+
+    monkeypatch.setattr(cli_run, "_run", daemon)
+    assert cli_main.main([*GOOD, "--facility", "local3"]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert lines[0] == (
+        f"pycarp: syslog unavailable ({no_syslog}: No such file or directory): logging to stderr"
+    )
+    assert [line.split("INFO", 1)[1].strip() for line in lines[1:]] == [
+        "record 0",
+        "record 1",
+        "record 2",
+    ]
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_daemonize_without_syslog_refuses_to_start(
+    capsys: pytest.CaptureFixture[str], no_syslog: str
+) -> None:
+    # -B detaches and closes stderr: without syslog there would be no log at all.
+    assert cli_main.main([*GOOD, "-B"]) == 2
+    assert one_error_line(capsys) == (
+        f"pycarp: error: syslog unavailable ({no_syslog}: No such file or directory): "
+        "-B would leave no log destination"
+    )
+
+
+def test_syslog_going_away_is_one_line_then_a_count_not_a_traceback_per_record(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    path = str(tmp_path / "log")
+    log = logging.getLogger("pycarp")
+
+    def syslogd() -> socket.socket:
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind(path)
+        server.settimeout(2)
+        return server
+
+    server = syslogd()
+    cli_logs.configure_logging(debug=False, facility="daemon", syslog_socket=path)
+    [handler] = log.handlers
+    assert isinstance(handler, cli_logs.QuietSyslogHandler)
+    log.info("first")
+    assert server.recv(1024) == f"<30>pycarp[{os.getpid()}]: first\0".encode()  # daemon.info
+
+    server.close()
+    os.unlink(path)  # syslogd stopped
+    for number in range(5):
+        log.warning("lost %d", number)
+    _out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "pycarp: syslog write failed ([Errno 2] No such file or directory): dropping log records"
+    ]
+    assert handler.dropped == 5
+
+    server = syslogd()  # and started again
+    log.info("back")
+    assert server.recv(1024).endswith(b": back\0")
+    assert server.recv(1024).endswith(b": syslog was unavailable: 5 log record(s) lost\0")
+    server.close()
+    handler.close()
+    assert capsys.readouterr().err == ""
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+
+def test_hooks_that_would_keep_root_privileges_refuse_to_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    from pycarp.runtime import hooks
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(hooks, "_is_root", lambda: True)
+    monkeypatch.setattr(hooks, "_setpriv", lambda: None)  # util-linux missing
+    script = tmp_path / "up"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert cli_main.main([*GOOD, "-p", SECRET, "--upscript", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "pycarp: error: setpriv (util-linux) not found: "
+        "needed to run hooks without the daemon's privileges"
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_during_start_up_exits_0_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    def slow_start(args: argparse.Namespace) -> DaemonConfig:
+        os.kill(os.getpid(), signum)  # arrives while pycarp reads its configuration
+        return config_from_args(args)
+
+    monkeypatch.setattr(cli_run, "config_from_args", slow_start)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli_main.main([*GOOD, "-p", SECRET]) == 0  # the fixture's guard: no daemon ran
+    # Afterwards (the daemon done) they are ignored until the process exits.
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN

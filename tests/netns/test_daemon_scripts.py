@@ -150,6 +150,84 @@ def test_an_unchanged_ucarp_command_line_lets_the_scripts_manage_the_address(
         assert not re.search(r"(added|removed) \S+ on eth0", daemon.log())
 
 
+HOOK_SECRET = "hostile-s3gment"  # test data: must reach no hook
+ADDRESS_CAPS = (1 << 12) | (1 << 13)  # CAP_NET_ADMIN | CAP_NET_RAW
+
+
+def dumping_script(folder: pathlib.Path, name: str, then: str = "") -> str:
+    """A hook that saves its own environment and capability sets (one set of files per run),
+    then runs ``then``."""
+    return str(
+        write_script(
+            folder / name,
+            f"cat /proc/$$/environ > '{folder}/{name}.env.'$$\n"
+            f"grep '^Cap' /proc/$$/status > '{folder}/{name}.caps.'$$\n"
+            f": > '{folder}/{name}.done.'$$\n{then}",
+        )
+    )
+
+
+def hook_runs(folder: pathlib.Path) -> list[tuple[str, dict[str, str], dict[str, int]]]:
+    """(hook, environment, capability sets) of every completed run of a dumping script."""
+    runs = []
+    for done in sorted(folder.glob("*.done.*")):
+        name, _, pid = done.name.partition(".done.")
+        raw = (folder / f"{name}.env.{pid}").read_bytes()
+        env = dict(item.decode(errors="replace").partition("=")[::2] for item in raw.split(b"\0"))
+        caps = {}
+        for line in (folder / f"{name}.caps.{pid}").read_text().splitlines():
+            key, _, value = line.partition(":")
+            caps[key] = int(value, 16)
+        runs.append((name, env, caps))
+    return runs
+
+
+def test_hooks_get_no_passphrase_and_only_the_capabilities_their_mode_needs(
+    lab: Lab, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """h1: an unchanged ucarp command line (PYCARP_PASS; the scripts add the address, with
+    only NET_ADMIN + NET_RAW left). h2: a TOML file (pass_env; pycarp moves the addresses,
+    the notify hook gets no capability at all). Both daemons run as root."""
+    h1, h2 = tmp_path / "h1", tmp_path / "h2"
+    h1.mkdir()
+    h2.mkdir()
+    add = 'ip addr add "$2/24" dev "$1"\n'
+    delete = 'ip addr del "$2/24" dev "$1" 2>/dev/null\nexit 0\n'
+    argv = ["-i", "eth0", "-s", str(lab.ipv4("h1").ip), "-v", "1", "-a", UCARP_VIP, "-z"]
+    argv += ["-u", dumping_script(h1, "up", add), "-d", dumping_script(h1, "down", delete)]
+    first = start_pycarp(lab, "h1", argv, workdir=tmp_path, passphrase=HOOK_SECRET)
+    daemons = {"h1": wait_started(first)}
+    monkeypatch.setenv("LAB_CARP_SECRET", HOOK_SECRET)
+    table: dict[str, object] = {
+        "interface": "eth0",
+        "source": str(lab.ipv4("h2").ip),
+        "vhid": 1,
+        "pass_env": "LAB_CARP_SECRET",
+        "addresses": [f"{UCARP_VIP}/24"],
+        "advskew": 100,
+        "notify": dumping_script(h2, "notify"),
+    }
+    config = write_config(tmp_path / "h2.toml", [table])
+    second = start_pycarp(lab, "h2", ["--config", str(config)], workdir=tmp_path, passphrase=None)
+    daemons["h2"] = wait_started(second)
+    wait_for_stable_master(daemons, "h1")
+    wait_for(lambda: UCARP_VIP in held_ips(lab, "h1"), 3.0)  # added by the script itself
+    assert daemons["h1"].stop() == 0
+    wait_for_state(daemons["h2"], "MASTER", timeout=ELECTION_TIMEOUT)
+    wait_for(lambda: len(hook_runs(h2)) == 2, 5.0)  # BACKUP, MASTER
+    assert held_ips(lab, "h1") == set(), "the down script (-z) removed it"
+
+    for folder, expected in ((h1, ADDRESS_CAPS), (h2, 0)):
+        runs = hook_runs(folder)
+        assert {name for name, _, _ in runs} == ({"up", "down"} if folder == h1 else {"notify"})
+        for name, env, caps in runs:
+            assert not any(HOOK_SECRET in value for value in env.values()), (name, env)
+            assert "PYCARP_PASS" not in env
+            assert "LAB_CARP_SECRET" not in env
+            assert env["PYCARP_VHID"] == "1"
+            assert (caps["CapEff"], caps["CapPrm"], caps["CapBnd"]) == (expected,) * 3, name
+
+
 HANG = """echo $$ > {folder}/hook.pid
 sleep 60 &
 echo $! > {folder}/child.pid

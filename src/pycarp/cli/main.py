@@ -39,6 +39,8 @@ def _overview() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in SUBCOMMANDS:
+        if args[0] == "run":
+            _catch_stop_signals()
         module = importlib.import_module(SUBCOMMANDS[args[0]][0])
         code: int = module.main(args[1:])
         return code
@@ -50,5 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(build_parser().format_help())
         return 0 if args else 2
+    _catch_stop_signals()
     run: int = importlib.import_module(SUBCOMMANDS["run"][0]).main(args)
     return run
+
+
+def _catch_stop_signals() -> None:
+    """The daemon: SIGINT/SIGTERM are caught before its slow imports (see cli/stopping.py)."""
+    from pycarp.cli import stopping
+
+    stopping.catch()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import os
+import signal
 import sys
 
-from pycarp.cli.logs import configure_logging
+from pycarp.cli import logs, stopping
 from pycarp.config.flags import build_parser, config_from_args
 from pycarp.config.model import ConfigError, DaemonConfig
 
@@ -16,6 +18,7 @@ log = logging.getLogger("pycarp")
 
 
 def main(argv: list[str]) -> int:
+    stop = stopping.catch()  # already done by `pycarp`'s main; here for direct callers
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -23,21 +26,67 @@ def main(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"pycarp: error: {error}", file=sys.stderr)
         return 2
-    facility = config.facility or ("daemon" if config.daemonize else None)
-    configure_logging(debug=config.debug, facility=facility)
+    if not _set_up_logging(config):
+        return 2
     if args.passphrase is not None:
         log.warning("--pass shows the passphrase in `ps` to every user: prefer --passfile")
     if os.geteuid() != 0:
         print("pycarp: error: needs root (raw sockets and address changes)", file=sys.stderr)
         return 2
+    problem = _hook_problem(config)
+    if problem is not None:
+        print(f"pycarp: error: {problem}", file=sys.stderr)
+        return 2
     if config.daemonize:
         _daemonize()
-    return asyncio.run(_run(config))
+    try:
+        if stop.requested:  # SIGINT/SIGTERM during start-up: nothing was touched yet
+            return 0
+        return asyncio.run(_run(config, stop))
+    finally:
+        stop.ignore()
 
 
-async def _run(config: DaemonConfig) -> int:
+def _set_up_logging(config: DaemonConfig) -> bool:
+    """Syslog with ``--facility`` or ``-B`` (ucarp's default facility then is ``daemon``).
+
+    Without a syslog socket: stderr, said once; but ``-B`` closes stderr, so with ``-B`` the
+    daemon would have no log at all and refuses to start (False).
+    """
+    facility = config.facility or ("daemon" if config.daemonize else None)
+    try:
+        logs.configure_logging(debug=config.debug, facility=facility)
+    except logs.SyslogUnavailable as error:
+        if config.daemonize:
+            print(
+                f"pycarp: error: syslog unavailable ({error}): -B would leave no log destination",
+                file=sys.stderr,
+            )
+            return False
+        print(f"pycarp: syslog unavailable ({error}): logging to stderr", file=sys.stderr)
+        logs.configure_logging(debug=config.debug, facility=None)
+    return True
+
+
+def _hook_problem(config: DaemonConfig) -> str | None:
+    """A hook would have to run with the daemon's privileges: refuse to start instead."""
+    from pycarp.runtime.hooks import privilege_problem
+
+    if any(g.upscript or g.downscript or g.notify for g in config.groups):
+        return privilege_problem()
+    return None
+
+
+async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -> int:
     from pycarp.platform.linux import linux_platform
     from pycarp.runtime.daemon import Daemon
+
+    loop = asyncio.get_running_loop()
+    # Worker threads (netlink, announcements) never take SIGINT/SIGTERM: the main thread does,
+    # so the daemon can block them for an instant while it swaps handlers (runtime/daemon.py).
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(initializer=_main_thread_takes_the_signals)
+    )
 
     reload = None
     if config.config_path is not None:
@@ -54,6 +103,10 @@ async def _run(config: DaemonConfig) -> int:
         log.error("cannot open netlink: %s", error)
         return 1
     daemon = Daemon(config, platform, reload=reload)
+    if stop is not None:
+        stop.forward_to(loop, daemon.request_stop)
+        if stop.requested:  # SIGINT/SIGTERM during start-up: nothing was touched yet
+            return 0
     # What exists now (modules, classes, the configuration: ~50,000 objects) lives as long as
     # the process. Freezing it keeps full collections, which a takeover of many groups at once
     # triggers, from walking all of it: 20-40 ms of stall with 255 groups, ~1 ms frozen
@@ -70,6 +123,10 @@ async def _run(config: DaemonConfig) -> int:
         for failure in group.exceptions:
             log.error("fatal: %s", failure)
         return 1
+
+
+def _main_thread_takes_the_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping.STOP_SIGNALS)
 
 
 def _daemonize() -> None:

@@ -28,6 +28,8 @@ PACKAGES: dict[str, str] = {
     "keepalived": "keepalived",
     "nft": "nftables",
     "ping": "iputils-ping",
+    # The daemon itself: hooks are started through setpriv to drop capabilities.
+    "setpriv": "util-linux",
     "taskset": "util-linux",
     "tcpdump": "tcpdump",
     "tshark": "tshark",

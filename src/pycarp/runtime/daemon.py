@@ -57,6 +57,9 @@ class Daemon:
         self._tasks: asyncio.TaskGroup | None = None
         self._workers: dict[tuple[str, int], list[asyncio.Task[None]]] = {}
         self.started = asyncio.Event()
+        # Every passphrase this daemon has been given: no hook's environment may hold one.
+        self._hook_secrets = {group.settings.passphrase for group in config.groups}
+        self._previous_signals: dict[int, signal._HANDLER] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -94,16 +97,37 @@ class Daemon:
         return 0
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        handlers = {
+            signal.SIGTERM: self.request_stop,
+            signal.SIGINT: self.request_stop,
+            signal.SIGUSR1: self.log_status,
+            signal.SIGHUP: self.reload,
+        }
         with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
-            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-            loop.add_signal_handler(signal.SIGINT, self.request_stop)
-            loop.add_signal_handler(signal.SIGUSR1, self.log_status)
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            for signum, handler in handlers.items():
+                previous = signal.getsignal(signum)
+                loop.add_signal_handler(signum, handler)
+                if signal.getsignal(signum) is not previous:  # not another daemon's, same loop
+                    self._previous_signals[signum] = previous
 
     def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
-            with contextlib.suppress(RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
+        """Put back the handlers found at start (asyncio would put the defaults: SIGTERM kills,
+        SIGINT raises KeyboardInterrupt, a second Ctrl-C during teardown would do either).
+
+        The signals are blocked meanwhile (``pycarp run`` keeps them off its worker threads),
+        so one arriving in between waits for the restored handler instead of the default.
+        """
+        signums = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+        try:
+            for signum in signums:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    loop.remove_signal_handler(signum)
+                previous = self._previous_signals.pop(signum, None)
+                if previous is not None:
+                    signal.signal(signum, previous)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -117,6 +141,7 @@ class Daemon:
             rng=self._rng,
             on_state=self._on_state,
             read_pending=functools.partial(self._on_readable, sock),
+            hook_secrets=self._hook_secrets,
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [
@@ -340,6 +365,7 @@ class Daemon:
             log.error("SIGHUP: configuration not reloaded: %s", error)
             return
         wanted = {g.key: g for g in new.groups}
+        self._hook_secrets.update(g.settings.passphrase for g in new.groups)
         current = {key: d.config for key, d in self.drivers.items()}
         removed = [k for k in current if k not in wanted]
         changed = [k for k in current if k in wanted and wanted[k] != current[k]]

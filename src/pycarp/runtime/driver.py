@@ -14,7 +14,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from pycarp.config.model import GroupConfig
 from pycarp.core import events as ev
@@ -33,7 +33,7 @@ from pycarp.core.actions import (
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
 from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
-from pycarp.runtime.hooks import HookStats, run_script
+from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
 
 log = logging.getLogger("pycarp")
@@ -82,8 +82,11 @@ class GroupDriver:
         rng: random.Random,
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
+        hook_secrets: Collection[bytes] | None = None,
     ) -> None:
         self.config = config
+        # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
+        self._hook_secrets = hook_secrets or (config.settings.passphrase,)
         self.machine = GroupMachine(config.settings, rng)
         self.counters = GroupCounters()
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
@@ -254,6 +257,8 @@ class GroupDriver:
             time_limit=self.config.script_timeout,
             label=f"{self.config.name} {kind}",
             stats=self.counters.hooks,
+            secrets=self._hook_secrets,
+            capabilities=hook_capabilities(self.config.native_addresses),
         )
 
     def _still_master(self, what: str) -> bool:
