@@ -29,10 +29,13 @@ from collections.abc import Callable
 
 from pycarp.config.build import RawGroup, build_group
 from pycarp.config.flags import SYSLOG_FACILITIES
-from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, shown
 
 _GROUP_KEYS = {f.name for f in dataclasses.fields(RawGroup)}
 _DAEMON_KEYS = {"debug", "facility"}
+# Numbers are TOML numbers. A quoted "12" is refused rather than converted: the front end for
+# command lines takes digits as text, a file has a type for numbers and says what it means.
+_NUMBER_KEYS = {"vhid", "advbase", "advskew", "dead_ratio", "script_timeout"}
 
 
 def load_config(path: pathlib.Path) -> DaemonConfig:
@@ -54,22 +57,7 @@ def load_config(path: pathlib.Path) -> DaemonConfig:
     built: list[GroupConfig] = []
     for number, table in enumerate(groups, start=1):
         prefix = f"{path}: group[{number}]"
-        if not isinstance(table, dict):
-            raise ConfigError(prefix, table, "a table")
-        extra = set(table) - _GROUP_KEYS
-        if extra:
-            raise ConfigError(
-                f"{prefix}.{sorted(extra)[0]}",
-                "unknown key",
-                "keys " + ", ".join(sorted(_GROUP_KEYS)),
-            )
-        addresses = table.get("addresses", [])
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        if not isinstance(addresses, list):
-            raise ConfigError(f"{prefix}.addresses", addresses, "a list of addresses")
-        raw = RawGroup(**{**table, "addresses": addresses})
-        group = build_group(raw, _namer(prefix))
+        group = _group(prefix, table)
         if any(g.key == group.key for g in built):
             raise ConfigError(
                 f"{prefix}.vhid",
@@ -78,7 +66,9 @@ def load_config(path: pathlib.Path) -> DaemonConfig:
             )
         built.append(group)
     facility = daemon.get("facility")
-    if facility is not None and facility not in SYSLOG_FACILITIES:
+    if facility is not None and (
+        not isinstance(facility, str) or facility not in SYSLOG_FACILITIES
+    ):
         raise ConfigError(
             f"{path}: [daemon].facility", facility, "one of " + ", ".join(SYSLOG_FACILITIES)
         )
@@ -91,6 +81,29 @@ def load_config(path: pathlib.Path) -> DaemonConfig:
         facility=facility,
         config_path=path,
     )
+
+
+def _group(prefix: str, table: object) -> GroupConfig:
+    """One ``[[group]]`` table: its keys and TOML types, then the shared builder's checks."""
+    if not isinstance(table, dict):
+        raise ConfigError(prefix, table, "a table")
+    extra = set(table) - _GROUP_KEYS
+    if extra:
+        raise ConfigError(
+            f"{prefix}.{shown(sorted(extra)[0])}",
+            "unknown key",
+            "keys " + ", ".join(sorted(_GROUP_KEYS)),
+        )
+    for key in _NUMBER_KEYS & set(table):
+        if isinstance(table[key], str):
+            raise ConfigError(f"{prefix}.{key}", table[key], "a number, written without quotes")
+    addresses = table.get("addresses", [])
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    if not isinstance(addresses, list):
+        raise ConfigError(f"{prefix}.addresses", addresses, "a list of addresses")
+    raw = RawGroup(**{**table, "addresses": addresses})
+    return build_group(raw, _namer(prefix))
 
 
 def _namer(prefix: str) -> Callable[[str], str]:
