@@ -65,8 +65,14 @@ class RawGroup:
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
 
 
-def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
-    """Validate ``raw``; ``name(field)`` gives the user's spelling of a field for errors."""
+def build_group(
+    raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes] | None = None
+) -> GroupConfig:
+    """Validate ``raw``; ``name(field)`` gives the user's spelling of a field for errors.
+
+    ``passfiles`` (path -> passphrase) lets the groups of one file share a passfile read: 10,000
+    groups with the same passfile open it once.
+    """
     interface = _interface(name("interface"), raw.interface)
     if raw.source is None:
         raise ConfigError(name("source"), "missing", "this host's own address on the interface")
@@ -76,7 +82,7 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
     try:
         settings = GroupSettings(
             vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
-            passphrase=_passphrase(raw, name),
+            passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
             advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
@@ -193,7 +199,7 @@ def _addresses(field: str, values: Sequence[object], source: IPAddress) -> tuple
     prefixes = tuple(parse_address(field, text(field, v)) for v in values)
     seen: set[IPAddress] = set()
     for prefix in prefixes:
-        ip = prefix.ip
+        ip = prefix.ip  # a new object on every access: read it once
         if ip in seen:
             raise ConfigError(field, str(ip), "each address once")
         if ip == source:
@@ -204,13 +210,16 @@ def _addresses(field: str, values: Sequence[object], source: IPAddress) -> tuple
     return prefixes
 
 
-def _passphrase(raw: RawGroup, name: Callable[[str], str]) -> bytes:
+def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
     given = [k for k in ("passphrase", "passfile", "pass_env") if getattr(raw, k) is not None]
     if len(given) > 1:
         raise ConfigError(name(given[1]), "given too", f"only one of {', '.join(map(name, given))}")
     if raw.passfile is not None:
         field = name("passfile")
-        secret = read_passfile(field, _path(field, raw.passfile))
+        path = _path(field, raw.passfile)
+        if path not in passfiles:
+            passfiles[path] = read_passfile(field, path)
+        secret = passfiles[path]
     elif raw.passphrase is not None:
         secret = _bytes(text(name("passphrase"), raw.passphrase, secret=True))
         field = name("passphrase")
@@ -244,11 +253,11 @@ def _flag(field: str, value: object) -> bool:
 
 
 def _choice(field: str, value: object, kind: type[_E]) -> _E:
-    allowed = "one of " + ", ".join(m.value for m in kind)
     written = text(field, value)  # outside the try: a ConfigError is a ValueError too
     try:
         return kind(written)
     except ValueError:
+        allowed = "one of " + ", ".join(m.value for m in kind)
         raise ConfigError(field, value, allowed) from None
 
 
