@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("pycarp: error: needs root (raw sockets and address changes)", file=sys.stderr)
         return 2
+    failed = _preflight(config)  # before the fork: a -B daemon's stderr goes nowhere
+    if failed is not None:
+        return failed
     if config.daemonize:
         _daemonize()
     return asyncio.run(_run(config))
@@ -41,12 +44,15 @@ async def _run(config: DaemonConfig) -> int:
 
     reload = None
     if config.config_path is not None:
+        from pycarp.config.preflight import check_host
         from pycarp.config.toml import load_config
 
         path = config.config_path
 
         def reload() -> DaemonConfig:
-            return load_config(path)
+            loaded = load_config(path)
+            check_host(loaded, platform.addresses)  # a new group on a missing interface
+            return loaded
 
     try:
         platform = linux_platform()
@@ -70,6 +76,26 @@ async def _run(config: DaemonConfig) -> int:
         for failure in group.exceptions:
             log.error("fatal: %s", failure)
         return 1
+
+
+def _preflight(config: DaemonConfig) -> int | None:
+    """Interfaces exist, sources are the host's own: an exit status if not, else None."""
+    from pycarp.config.preflight import check_host
+    from pycarp.platform.linux import linux_address_manager
+
+    try:
+        addresses = linux_address_manager()
+    except OSError as error:
+        print(f"pycarp: error: cannot open netlink: {error}", file=sys.stderr)
+        return 1
+    try:
+        check_host(config, addresses)
+    except ConfigError as error:
+        print(f"pycarp: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        addresses.close()
+    return None
 
 
 def _daemonize() -> None:

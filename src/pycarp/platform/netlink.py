@@ -97,9 +97,15 @@ class _Channel:
                         return replies
 
     def link(self, interface: str) -> Message:
+        """The interface's RTM_NEWLINK; OSError(ENODEV) naming it when there is none."""
         query = ifinfmsg()
         query["attrs"] = [("IFLA_IFNAME", interface)]
-        replies = self.request(query, RTM_GETLINK, 0)
+        try:
+            replies = self.request(query, RTM_GETLINK, 0)
+        except OSError as error:
+            if error.errno != errno.ENODEV:
+                raise
+            replies = []
         if not replies:
             raise OSError(errno.ENODEV, f"no interface {interface}")
         return replies[0]
