@@ -237,3 +237,25 @@ def test_shown_cuts_at_the_limit_with_an_ellipsis() -> None:
     assert cut.endswith("/the/end")
     assert shown("line\nbreak") == "'line\\nbreak'"
     assert len(shown(list(range(100_000)))) == SHOWN_LIMIT
+
+
+# -- passphrases are bytes as typed -----------------------------------------------------------
+
+
+def test_a_passphrase_that_is_not_utf8_is_used_as_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python hands non-UTF-8 argv and environment bytes over as surrogates: encode() raised.
+    (group,) = parse([*FLAGS[:-1], "\udcff\udcfeab"]).groups
+    assert group.settings.passphrase == b"\xff\xfeab"
+    monkeypatch.setenv(PASS_ENV, "\udcffenv")
+    (group,) = parse(FLAGS[:-2]).groups
+    assert group.settings.passphrase == b"\xffenv"
+
+
+def test_a_zone_is_refused_with_its_reason() -> None:
+    message = flag_error([*FLAGS, "-a", "fe80::100%eth0"])
+    assert message == (
+        "--addr: fe80::100%eth0 is not allowed "
+        "(an address without %zone: the interface is the zone)"
+    )

@@ -141,7 +141,11 @@ def parse_address(field: str, text: str) -> IPInterface:
     """``198.51.100.10`` or ``198.51.100.10/24`` or an IPv6 equivalent; host prefix by default."""
     address = _interface_or_none(text)
     if address is None:
-        raise ConfigError(field, text, "an IPv4 or IPv6 address, optionally with /prefix, no %zone")
+        raise ConfigError(
+            field,
+            text,
+            _ZONE if "%" in text else "an IPv4 or IPv6 address, optionally with /prefix",
+        )
     return address
 
 
@@ -149,8 +153,11 @@ def parse_ip(field: str, text: str) -> IPAddress:
     """An address as written: no surrounding spaces, no ``%zone`` (the interface is the zone)."""
     address = _address_or_none(text)
     if address is None:
-        raise ConfigError(field, text, "an IPv4 or IPv6 address, no %zone")
+        raise ConfigError(field, text, _ZONE if "%" in text else "an IPv4 or IPv6 address")
     return address
+
+
+_ZONE = "an address without %zone: the interface is the zone"
 
 
 # The family is chosen by the text (a ':' is IPv6) rather than by trying IPv4 first, as

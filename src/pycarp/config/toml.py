@@ -17,7 +17,9 @@
     preempt = false
 
 Keys of a group are the fields of :class:`~pycarp.config.build.RawGroup`; errors name them as
-``group[N].key`` (N counted from 1, in file order).
+``group[N].key`` (N counted from 1, in file order). Values have their TOML type and are never
+converted: strings quoted, numbers not (``vhid = "1"`` is refused), flags ``true``/``false``,
+``addresses`` and ``notify`` arrays of strings (or one string).
 """
 
 from __future__ import annotations
