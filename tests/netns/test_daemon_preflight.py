@@ -10,8 +10,12 @@ from __future__ import annotations
 import pathlib
 import signal
 
+import pytest
+
 from pycarp.lab import Lab
 from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, write_config
+from pycarp.platform.netlink import NetlinkAddressManager
+from pycarp.platform.rawsock import open_advert_socket
 
 from .scripts.support import wait_started
 
@@ -100,3 +104,18 @@ def test_an_ipv6_link_local_source_is_the_hosts_own(root: None, tmp_path: pathli
         args = ["-i", lab.interface, "-s", str(link_local), "-v", "1", "-a", "2001:db8::100/64"]
         daemon = wait_started(start_pycarp(lab, "h1", args, workdir=tmp_path))
         assert daemon.stop() == 0
+
+
+def test_the_platform_names_a_missing_interface_too(root: None) -> None:
+    """Past the start-up check (an interface removed since, a reload race), the daemon's own
+    calls say which interface: once "no interface with this name" and "netlink: ENODEV"."""
+    with Lab.create(hosts=1) as lab, lab.inside("h1"):
+        with pytest.raises(OSError, match=r"^\[Errno 19\] no interface nosuch0$"):
+            open_advert_socket("nosuch0", lab.ipv4("h1").ip)
+        manager = NetlinkAddressManager()
+        try:
+            for query in (manager.carrier, manager.addresses):
+                with pytest.raises(OSError, match=r"^\[Errno 19\] no interface nosuch0$"):
+                    query("nosuch0")
+        finally:
+            manager.close()
