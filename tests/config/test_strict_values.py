@@ -228,6 +228,12 @@ def test_a_long_or_multiline_unknown_key_is_cut(tmp_path: pathlib.Path) -> None:
     assert message.startswith("group[1].'a\\nb': unknown key")
 
 
+def test_a_long_pass_env_name_is_cut_where_the_error_names_it(tmp_path: pathlib.Path) -> None:
+    message = toml_error(tmp_path, toml_group(passphrase="", pass_env=f'"{"V" * 100_000}"'))
+    assert message.startswith("group[1].pass_env: missing is not allowed (give --passfile")
+    assert len(message) < 300
+
+
 def test_shown_cuts_at_the_limit_with_an_ellipsis() -> None:
     assert shown("a" * SHOWN_LIMIT) == "a" * SHOWN_LIMIT
     cut = shown("a" * 100 + "/the/end")

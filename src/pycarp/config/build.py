@@ -27,6 +27,7 @@ from pycarp.config.model import (
     parse_ip,
     parse_seconds,
     read_passfile,
+    shown,
 )
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
 from pycarp.core.settings import GroupSettings, SettingsError
@@ -231,7 +232,7 @@ def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, 
             raise ConfigError(
                 field,
                 "missing",
-                f"give --passfile FILE, or set {variable} in the environment, or --pass",
+                f"give --passfile FILE, or set {shown(variable)} in the environment, or --pass",
             )
         secret = _bytes(value)
     if len(secret) > KEY_LEN:
