@@ -8,6 +8,8 @@ bad command line through.
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
 import logging
 import os
 import pathlib
@@ -24,6 +26,8 @@ from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
 from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
+from pycarp.platform import linux
+from pycarp.platform.ports import IPInterface
 
 SECRET = "cli-s3cret-pass"
 GOOD = ["-i", "eth0", "-s", "198.51.100.1", "-v", "1", "-a", "198.51.100.100"]
@@ -63,6 +67,8 @@ def never_run_the_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(cli_run, "_run", refuse)
     monkeypatch.setattr(cli_run, "_daemonize", refuse_fork)
+    # The host as the start-up check sees it (never the real netlink of the test machine).
+    monkeypatch.setattr(linux, "linux_address_manager", HostAddresses)
     monkeypatch.delenv(PASS_ENV, raising=False)
     logger = logging.getLogger("pycarp")
     saved = (logger.handlers[:], logger.level, logger.propagate)
@@ -300,3 +306,73 @@ def test_a_stop_signal_during_start_up_exits_0_before_anything_runs(
     # Afterwards (the daemon done) they are ignored until the process exits.
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+class HostAddresses:
+    """The host as the start-up check sees it: eth0 with 198.51.100.1, no other interface."""
+
+    closed = False
+
+    def addresses(self, interface: str) -> set[IPInterface]:
+        if interface != "eth0":
+            raise OSError(errno.ENODEV, f"no interface {interface}")
+        return {ipaddress.ip_interface("198.51.100.1/24")}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ["-i", "eth9"],
+            "pycarp: error: --interface: eth9 is not allowed (an existing network interface)",
+        ),
+        (
+            ["-s", "198.51.100.9"],
+            "pycarp: error: --srcip: 198.51.100.9 is not allowed "
+            "(an address of eth0, whose IPv4 addresses are 198.51.100.1)",
+        ),
+    ],
+    ids=["missing interface", "source not on the interface"],
+)
+def test_a_configuration_the_host_cannot_run_exits_2_before_the_daemon(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    change: list[str],
+    expected: str,
+) -> None:
+    host = HostAddresses()
+    monkeypatch.setattr(linux, "linux_address_manager", lambda: host)
+    monkeypatch.setenv(PASS_ENV, SECRET)
+    assert cli_main.main([*GOOD, "-B", *change]) == 2  # before -B forks
+    assert one_error_line(capsys) == expected
+    assert host.closed
+
+
+def test_a_configuration_the_host_can_run_reaches_the_daemon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[DaemonConfig] = []
+
+    async def run(config: DaemonConfig, stop: object = None) -> int:
+        started.append(config)
+        return 0
+
+    monkeypatch.setattr(linux, "linux_address_manager", HostAddresses)
+    monkeypatch.setattr(cli_run, "_run", run)
+    assert cli_main.main([*GOOD, "-p", SECRET]) == 0
+    assert [g.interface for g in started[0].groups] == ["eth0"]
+
+
+def test_no_netlink_is_one_line_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_netlink() -> None:
+        raise OSError(errno.EPROTONOSUPPORT, "Protocol not supported")
+
+    monkeypatch.setattr(linux, "linux_address_manager", no_netlink)
+    monkeypatch.setenv(PASS_ENV, SECRET)
+    assert cli_main.main(GOOD) == 1
+    assert one_error_line(capsys).startswith("pycarp: error: cannot open netlink: ")

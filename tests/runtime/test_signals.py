@@ -7,6 +7,7 @@ Real signals are sent to this process; the daemon installs its handlers on the r
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import pathlib
@@ -43,13 +44,15 @@ def test_hup_reloads_the_file_usr1_logs_status_term_bows_out(
     path = tmp_path / "pycarp.toml"
     path.write_text(group_toml(1, "198.51.100.100/24"))
     host = FakeHost(A, {"eth0": FakeSegment()})
+    own = ipaddress.ip_interface(f"{A}/24")
+    host.addresses.add("eth0", own)  # a reload checks that each group's source is the host's
     monkeypatch.setattr(pycarp.platform.linux, "linux_platform", host.platform)
     segment = host.segments["eth0"]
 
     async def scenario() -> int:
         task = asyncio.create_task(cli_run._run(load_config(path)))
         try:
-            await wait_until(lambda: bool(host.addresses.addresses("eth0")), 2.5, "vhid 1 up")
+            await wait_until(lambda: host.addresses.addresses("eth0") != {own}, 2.5, "vhid 1 up")
             path.write_text(path.read_text() + group_toml(2, "198.51.100.200/24"))
             os.kill(os.getpid(), signal.SIGHUP)
             await wait_until(lambda: bool(segment.adverts(vhid=2)), 2.5, "vhid 2 advertises")
@@ -63,7 +66,7 @@ def test_hup_reloads_the_file_usr1_logs_status_term_bows_out(
             host.close()
 
     assert run(scenario()) == 0
-    assert host.addresses.addresses("eth0") == set()
+    assert host.addresses.addresses("eth0") == {own}
     for vhid in (1, 2):
         last = segment.adverts(vhid=vhid)[-1].advert
         assert (last.advbase, last.advskew) == (255, 255)

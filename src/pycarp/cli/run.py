@@ -26,16 +26,23 @@ def main(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"pycarp: error: {error}", file=sys.stderr)
         return 2
-    if not _set_up_logging(config):
-        return 2
-    if args.passphrase is not None:
-        log.warning("--pass shows the passphrase in `ps` to every user: prefer --passfile")
+    if args.passphrase is not None:  # said to whoever typed it, before any fork
+        print(
+            "pycarp: warning: --pass shows the passphrase in `ps` to every user: "
+            "prefer --passfile",
+            file=sys.stderr,
+        )
     if os.geteuid() != 0:
         print("pycarp: error: needs root (raw sockets and address changes)", file=sys.stderr)
         return 2
     problem = _hook_problem(config)
     if problem is not None:
         print(f"pycarp: error: {problem}", file=sys.stderr)
+        return 2
+    failed = _preflight(config)  # before the fork: a -B daemon's stderr goes nowhere
+    if failed is not None:
+        return failed
+    if not _set_up_logging(config):
         return 2
     if config.daemonize:
         _daemonize()
@@ -90,12 +97,15 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
 
     reload = None
     if config.config_path is not None:
+        from pycarp.config.preflight import check_host
         from pycarp.config.toml import load_config
 
         path = config.config_path
 
         def reload() -> DaemonConfig:
-            return load_config(path)
+            loaded = load_config(path)
+            check_host(loaded, platform.addresses)  # a new group on a missing interface
+            return loaded
 
     try:
         platform = linux_platform()
@@ -127,6 +137,26 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
 
 def _main_thread_takes_the_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping.STOP_SIGNALS)
+
+
+def _preflight(config: DaemonConfig) -> int | None:
+    """Interfaces exist, sources are the host's own: an exit status if not, else None."""
+    from pycarp.config.preflight import check_host
+    from pycarp.platform.linux import linux_address_manager
+
+    try:
+        addresses = linux_address_manager()
+    except OSError as error:
+        print(f"pycarp: error: cannot open netlink: {error}", file=sys.stderr)
+        return 1
+    try:
+        check_host(config, addresses)
+    except ConfigError as error:
+        print(f"pycarp: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        addresses.close()
+    return None
 
 
 def _daemonize() -> None:

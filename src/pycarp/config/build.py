@@ -8,6 +8,7 @@ One builder for both front ends, so a value is checked the same way wherever it 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
 import os
 import re
@@ -24,12 +25,16 @@ from pycarp.config.model import (
     parse_address,
     parse_int,
     parse_ip,
+    parse_seconds,
     read_passfile,
+    shown,
 )
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
 from pycarp.core.settings import GroupSettings, SettingsError
 
-_IFNAME = re.compile(r"^[^\s/:]{1,15}$")
+# Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
+_IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
 _E = typing.TypeVar("_E", SignatureMode, AddressMode)
 
@@ -61,17 +66,24 @@ class RawGroup:
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
 
 
-def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
-    """Validate ``raw``; ``name(field)`` gives the user's spelling of a field for errors."""
+def build_group(
+    raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes] | None = None
+) -> GroupConfig:
+    """Validate ``raw``; ``name(field)`` gives the user's spelling of a field for errors.
+
+    ``passfiles`` (path -> passphrase) lets the groups of one file share a passfile read: 10,000
+    groups with the same passfile open it once.
+    """
     interface = _interface(name("interface"), raw.interface)
     if raw.source is None:
         raise ConfigError(name("source"), "missing", "this host's own address on the interface")
-    source = parse_ip(name("source"), str(raw.source))
+    source = _source(name("source"), raw.source)
+    destination = _destination(name("destination"), raw.destination, source)
     prefixes = _addresses(name("addresses"), raw.addresses, source)
     try:
         settings = GroupSettings(
             vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
-            passphrase=_passphrase(raw, name),
+            passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
             advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
@@ -79,7 +91,7 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
             dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
             preempt=_flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
-            multicast=raw.destination is None or _is_multicast(raw.destination),
+            multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
@@ -91,14 +103,41 @@ def build_group(raw: RawGroup, name: Callable[[str], str]) -> GroupConfig:
         address_mode=_choice(name("address_mode"), raw.address_mode, AddressMode),
         upscript=_script(name("upscript"), raw.upscript),
         downscript=_script(name("downscript"), raw.downscript),
-        xparam=None if raw.xparam is None else str(raw.xparam),
+        xparam=None if raw.xparam is None else text(name("xparam"), raw.xparam),
         notify=_command(name("notify"), raw.notify),
         ignore_ifstate=_flag(name("ignore_ifstate"), raw.ignore_ifstate),
-        destination=(
-            None if raw.destination is None else parse_ip(name("destination"), str(raw.destination))
-        ),
-        script_timeout=_timeout(name("script_timeout"), raw.script_timeout),
+        destination=destination,
+        script_timeout=parse_seconds(name("script_timeout"), raw.script_timeout, 0.1, 3600),
     )
+
+
+def text(field: str, value: object, *, secret: bool = False) -> str:
+    """A string, as written. Anything else is refused, never turned into one with ``str()``:
+    ``passphrase = ["x"]`` must not become the key ``['x']``. A secret's value is not shown."""
+    if not isinstance(value, str):
+        kind = kind_of(value)
+        raise ConfigError(field, f"<{kind}>" if secret else value, f"a string, not {kind}")
+    return value
+
+
+def _path(field: str, value: object) -> str:
+    """A file name: a string, or a ``pathlib.Path`` from a program that builds a RawGroup (a
+    TOML file or a command line can only give a string)."""
+    return text(field, os.fspath(value) if isinstance(value, os.PathLike) else value)
+
+
+def kind_of(value: object) -> str:
+    """The TOML name of a value's type, for "a string, not an array"."""
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "a boolean"),  # before int: a bool is an int to Python
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        ((list, tuple), "an array"),
+        (dict, "a table"),
+        ((datetime.datetime, datetime.date, datetime.time), "a date or time"),
+    ]
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def _required(field: str, value: object, allowed: str) -> object:
@@ -108,54 +147,103 @@ def _required(field: str, value: object, allowed: str) -> object:
 
 
 def _interface(field: str, value: object) -> str:
-    text = str(_required(field, value, "a network interface name"))
-    if not _IFNAME.match(text):
+    """Linux's own rule (``dev_valid_name``), in printable ASCII: a name the kernel can have."""
+    name = text(field, _required(field, value, "a network interface name"))
+    if not _IFNAME.fullmatch(name) or name in (".", ".."):
         raise ConfigError(
-            field, text, "an interface name of 1-15 characters, no '/', ':' or spaces"
+            field,
+            name,
+            "an interface name of 1-15 printable ASCII characters, no '/', ':' or spaces",
         )
-    return text
+    return name
+
+
+def _source(field: str, value: object) -> IPAddress:
+    """The host's own unicast address: adverts are sent from it and answered to it."""
+    written = text(field, value)
+    source = parse_ip(field, written)
+    if (
+        source.is_multicast
+        or source.is_unspecified
+        or source.is_loopback
+        or source == _BROADCAST
+        or (isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None)
+    ):
+        raise ConfigError(field, written, "this host's own unicast address on the interface")
+    return source
+
+
+def _destination(field: str, value: object, source: IPAddress) -> IPAddress | None:
+    """Where adverts go instead of CARP's group: a peer, a multicast group or broadcast.
+
+    One socket per family sends them, so the destination must be of the source's family (an
+    IPv6 peer for an IPv4 source could never be reached: the send would fail on every advert).
+    """
+    if value is None:
+        return None
+    written = text(field, value)
+    destination = parse_ip(field, written)
+    if destination.version != source.version:
+        raise ConfigError(
+            field, written, f"an IPv{source.version} address, like the source {source}"
+        )
+    if destination.is_unspecified or destination.is_loopback or destination == source:
+        raise ConfigError(
+            field, written, "a peer's address, a multicast group or the broadcast address"
+        )
+    return destination
 
 
 def _addresses(field: str, values: Sequence[object], source: IPAddress) -> tuple[IPInterface, ...]:
     if not values:
         raise ConfigError(field, "none", "at least one virtual address")
-    prefixes = tuple(parse_address(field, str(v)) for v in values)
+    prefixes = tuple(parse_address(field, text(field, v)) for v in values)
     seen: set[IPAddress] = set()
     for prefix in prefixes:
-        if prefix.ip in seen:
-            raise ConfigError(field, str(prefix.ip), "each address once")
-        if prefix.ip == source:
-            raise ConfigError(field, str(prefix.ip), "a virtual address, not the host's source")
-        if prefix.ip.is_multicast or prefix.ip.is_unspecified:
-            raise ConfigError(field, str(prefix.ip), "a unicast address")
-        seen.add(prefix.ip)
+        ip = prefix.ip  # a new object on every access: read it once
+        if ip in seen:
+            raise ConfigError(field, str(ip), "each address once")
+        if ip == source:
+            raise ConfigError(field, str(ip), "a virtual address, not the host's source")
+        if ip.is_multicast or ip.is_unspecified:
+            raise ConfigError(field, str(ip), "a unicast address")
+        seen.add(ip)
     return prefixes
 
 
-def _passphrase(raw: RawGroup, name: Callable[[str], str]) -> bytes:
+def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
     given = [k for k in ("passphrase", "passfile", "pass_env") if getattr(raw, k) is not None]
     if len(given) > 1:
         raise ConfigError(name(given[1]), "given too", f"only one of {', '.join(map(name, given))}")
     if raw.passfile is not None:
-        secret = read_passfile(name("passfile"), str(raw.passfile))
         field = name("passfile")
+        path = _path(field, raw.passfile)
+        if path not in passfiles:
+            passfiles[path] = read_passfile(field, path)
+        secret = passfiles[path]
     elif raw.passphrase is not None:
-        secret = str(raw.passphrase).encode()
+        secret = _bytes(text(name("passphrase"), raw.passphrase, secret=True))
         field = name("passphrase")
     else:
-        variable = PASS_ENV if raw.pass_env is None else str(raw.pass_env)
+        variable = PASS_ENV if raw.pass_env is None else text(name("pass_env"), raw.pass_env)
         value = os.environ.get(variable)
         field = name("pass_env") if raw.pass_env is not None else name("passphrase")
         if not value:
             raise ConfigError(
                 field,
                 "missing",
-                f"give --passfile FILE, or set {variable} in the environment, or --pass",
+                f"give --passfile FILE, or set {shown(variable)} in the environment, or --pass",
             )
-        secret = value.encode()
+        secret = _bytes(value)
     if len(secret) > KEY_LEN:
         raise ConfigError(field, f"<{len(secret)} bytes>", f"a passphrase of 1 to {KEY_LEN} bytes")
     return secret
+
+
+def _bytes(secret: str) -> bytes:
+    """The bytes the user typed: a command line or the environment may hold bytes that are
+    not UTF-8 (Python keeps them as surrogates); ucarp uses the bytes as they are."""
+    return secret.encode("utf-8", "surrogateescape")
 
 
 def _flag(field: str, value: object) -> bool:
@@ -166,50 +254,38 @@ def _flag(field: str, value: object) -> bool:
 
 
 def _choice(field: str, value: object, kind: type[_E]) -> _E:
+    written = text(field, value)  # outside the try: a ConfigError is a ValueError too
     try:
-        return kind(str(value))
+        return kind(written)
     except ValueError:
-        raise ConfigError(field, value, "one of " + ", ".join(m.value for m in kind)) from None
+        allowed = "one of " + ", ".join(m.value for m in kind)
+        raise ConfigError(field, value, allowed) from None
 
 
 def _script(field: str, value: object) -> str | None:
     if value is None:
         return None
-    path = str(value)
+    path = _path(field, value)
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
         raise ConfigError(field, path, "an executable file")
     return path
 
 
 def _command(field: str, value: object) -> tuple[str, ...]:
+    """An argument list (TOML: used as is, no shell-style splitting) or a command line."""
     if value is None:
         return ()
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        argv = tuple(value)  # TOML: already an argument list, no shell-style splitting
-        if argv:
-            return argv
-        raise ConfigError(field, value, "a command line")
-    try:
-        argv = tuple(shlex.split(str(value)))
-    except ValueError as error:
-        raise ConfigError(field, value, f"a command line ({error})") from None
+    if isinstance(value, list | tuple):
+        if not all(isinstance(v, str) for v in value):
+            bad = next(v for v in value if not isinstance(v, str))
+            raise ConfigError(field, bad, f"a list of strings, not {kind_of(bad)} in it")
+        argv = tuple(value)
+    else:
+        written = text(field, value)  # outside the try: a ConfigError is a ValueError too
+        try:
+            argv = tuple(shlex.split(written))
+        except ValueError as error:
+            raise ConfigError(field, value, f"a command line ({error})") from None
     if not argv:
         raise ConfigError(field, value, "a command line")
     return argv
-
-
-def _timeout(field: str, value: object) -> float:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        seconds = -1.0
-    if not 0.1 <= seconds <= 3600:
-        raise ConfigError(field, value, "seconds from 0.1 to 3600")
-    return seconds
-
-
-def _is_multicast(value: object) -> bool:
-    try:
-        return ipaddress.ip_address(str(value)).is_multicast
-    except ValueError:
-        return False

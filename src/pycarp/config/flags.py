@@ -236,7 +236,9 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         destination=_destination(args),
         script_timeout=args.script_timeout,
     )
-    group = build_group(raw, lambda field: FLAG_NAMES.get(field, f"--{field}"))
+    # The destination was written as --peer, --mcast or --nomcast: errors name that one.
+    names = FLAG_NAMES | {"destination": _destination_flag(args)}
+    group = build_group(raw, lambda field: names.get(field, f"--{field}"))
     return DaemonConfig(
         groups=(group,), debug=args.debug, facility=facility, daemonize=args.daemonize
     )
@@ -256,6 +258,10 @@ def _destination(args: argparse.Namespace) -> str | None:
             raise ConfigError("--mcast", args.mcast, "an IPv4 multicast address")
         return str(group)
     return None
+
+
+def _destination_flag(args: argparse.Namespace) -> str:
+    return next((f"--{f}" for f in ("mcast", "nomcast") if getattr(args, f)), "--peer")
 
 
 def _facility(name: str | None) -> str | None:

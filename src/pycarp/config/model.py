@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import ipaddress
+import os
 import pathlib
+import re
+import stat
 
 from pycarp.core.auth import IPAddress
 from pycarp.core.settings import GroupSettings
@@ -26,18 +30,37 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 DEFAULT_SCRIPT_TIMEOUT = 30.0
 CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
 CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
+SHOWN_LIMIT = 60  # characters of a value an error message shows
+PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (20 bytes are used)
 
 
 class ConfigError(ValueError):
-    """An invalid configuration value: ``field`` is the option or key the user wrote."""
+    """An invalid configuration value: ``field`` is the option or key the user wrote.
+
+    The message is one line however hostile the value: a non-printable string (a newline, an
+    escape sequence) is shown as its repr, and anything longer than :data:`SHOWN_LIMIT`
+    characters is cut, so a 1 MB value in a file prints 60 characters, not 1 MB.
+    """
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        # A string is shown as written, unless it would break the one-line error (newlines).
-        shown = value if isinstance(value, str) and value.isprintable() else repr(value)
-        super().__init__(f"{field}: {shown!s} is not allowed ({allowed})")
+        super().__init__(f"{field}: {shown(value)} is not allowed ({allowed})")
         self.field = field
         self.value = value
         self.allowed = allowed
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """``value`` as an error message shows it: on one line, at most ``limit`` characters.
+
+    A printable string as written, anything else (a newline inside, a list) as its repr. A
+    longer text keeps its beginning and its end around an ellipsis: where a typo starts, and
+    the file name at the end of a long path. Every user-written value in an error comes here.
+    """
+    text = value if isinstance(value, str) and value.isprintable() else repr(value)
+    if len(text) <= limit:
+        return text
+    tail = (limit - 3) // 3
+    return f"{text[: limit - 3 - tail]}...{text[len(text) - tail :]}"
 
 
 class AddressMode(enum.Enum):
@@ -116,39 +139,129 @@ class DaemonConfig:
 
 def parse_address(field: str, text: str) -> IPInterface:
     """``198.51.100.10`` or ``198.51.100.10/24`` or an IPv6 equivalent; host prefix by default."""
-    try:
-        return ipaddress.ip_interface(text.strip())
-    except ValueError:
-        raise ConfigError(field, text, "an IPv4 or IPv6 address, optionally with /prefix") from None
+    address = _interface_or_none(text)
+    if address is None:
+        raise ConfigError(
+            field,
+            text,
+            _ZONE if "%" in text else "an IPv4 or IPv6 address, optionally with /prefix",
+        )
+    return address
 
 
 def parse_ip(field: str, text: str) -> IPAddress:
+    """An address as written: no surrounding spaces, no ``%zone`` (the interface is the zone)."""
+    address = _address_or_none(text)
+    if address is None:
+        raise ConfigError(field, text, _ZONE if "%" in text else "an IPv4 or IPv6 address")
+    return address
+
+
+_ZONE = "an address without %zone: the interface is the zone"
+
+
+# The family is chosen by the text (a ':' is IPv6) rather than by trying IPv4 first, as
+# ipaddress.ip_address() does: a failed attempt costs an exception, and 10,000 groups of IPv6
+# addresses paid it 20,000 times. Sources repeat (one per interface): they are cached.
+@functools.lru_cache(maxsize=1024)
+def _address_or_none(text: str) -> IPAddress | None:
+    if "%" in text:
+        return None
     try:
-        return ipaddress.ip_address(text.strip())
+        return ipaddress.IPv6Address(text) if ":" in text else ipaddress.IPv4Address(text)
     except ValueError:
-        raise ConfigError(field, text, "an IPv4 or IPv6 address") from None
+        return None
+
+
+def _interface_or_none(text: str) -> IPInterface | None:
+    if "%" in text:
+        return None
+    try:
+        return ipaddress.IPv6Interface(text) if ":" in text else ipaddress.IPv4Interface(text)
+    except ValueError:
+        return None
+
+
+# ASCII digits only: int() also takes Arabic-Indic and fullwidth digits, "1_0" and " 1 ".
+_DECIMAL = re.compile(r"[0-9]{1,10}")
+_DECIMAL_FRACTION = re.compile(r"[0-9]{1,10}(\.[0-9]{1,10})?")
 
 
 def parse_int(field: str, value: object, low: int, high: int) -> int:
-    """An integer in ``low..high`` (strings allowed, as from a command line)."""
-    try:
-        number = (
-            int(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
-        )
-    except ValueError:
-        number = None
+    """An integer in ``low..high``: a number, or ASCII decimal digits (as from a command line)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):  # True is an int to Python
+        number = value
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value):
+        number = int(value)
     if number is None or not low <= number <= high:
         raise ConfigError(field, value, f"an integer from {low} to {high}")
     return number
 
 
+def parse_seconds(field: str, value: object, low: float, high: float) -> float:
+    """Seconds in ``low..high``: a number, or ASCII decimal like ``2.5`` (no ``1e3``, ``inf``)."""
+    number = value
+    if isinstance(value, str):
+        number = float(value) if _DECIMAL_FRACTION.fullmatch(value) else None
+    seconds = None
+    if isinstance(number, int | float) and not isinstance(number, bool):
+        seconds = float(number)
+    if seconds is None or not low <= seconds <= high:  # NaN fails the comparison too
+        raise ConfigError(field, value, f"seconds from {low:g} to {high:g}")
+    return seconds
+
+
 def read_passfile(field: str, path: str) -> bytes:
-    """ucarp's rule: the passphrase is the first line of the file (without its newline)."""
+    """ucarp's rule: the passphrase is the first line of the file (without its newline).
+
+    Only a regular file of at most :data:`PASSFILE_LIMIT` bytes: a FIFO would block start-up
+    until somebody writes to it (hence ``O_NONBLOCK`` on open, then the type check on the open
+    descriptor, so the file cannot be swapped in between), ``/dev/zero`` would be read until
+    memory runs out. At most one byte more than the limit is ever read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        data = pathlib.Path(path).read_bytes()
+        fd = os.open(path, flags)
     except OSError as error:
         raise ConfigError(field, path, f"a readable file ({error.strerror})") from None
+    except ValueError:  # a NUL byte in the name
+        raise ConfigError(field, path, "a file name") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(field, path, f"a regular file, not {_file_kind(mode)}")
+        data = _read_at_most(fd, PASSFILE_LIMIT + 1)
+    except OSError as error:
+        raise ConfigError(field, path, f"a readable file ({error.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > PASSFILE_LIMIT:
+        raise ConfigError(field, path, f"a file of at most {PASSFILE_LIMIT} bytes")
     first = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not first:
         raise ConfigError(field, path, "a file whose first line is the passphrase")
     return first
+
+
+def _read_at_most(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")

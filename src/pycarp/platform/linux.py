@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycarp.platform.ports import Platform
+from pycarp.platform.ports import AddressManager, Platform
 
 
 def linux_platform() -> Platform:
@@ -17,3 +17,10 @@ def linux_platform() -> Platform:
         announcer=LinuxAnnouncer(),
         open_link_watcher=NetlinkLinkWatcher,
     )
+
+
+def linux_address_manager() -> AddressManager:
+    """Just the netlink address manager: for the start-up check, before the daemon runs."""
+    from pycarp.platform.netlink import NetlinkAddressManager
+
+    return NetlinkAddressManager()

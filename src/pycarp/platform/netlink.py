@@ -14,6 +14,7 @@ and one subscription, so a plain ``AF_NETLINK`` socket per object is simpler and
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import itertools
@@ -50,6 +51,8 @@ _IFF_LOWER_UP = 0x10000
 _IFA_F_NODAD = 0x02
 _RECV_SIZE = 1 << 16
 _REQUEST_TIMEOUT = 5.0
+_SOL_NETLINK = getattr(socket, "SOL_NETLINK", 270)
+_NETLINK_GET_STRICT_CHK = 12
 
 Message = typing.Any  # a decoded pyroute2 nlmsg; only read through .get/.get_attr here
 
@@ -66,6 +69,12 @@ class _Channel:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         self._sock.bind((0, 0))
         self._sock.settimeout(_REQUEST_TIMEOUT)
+        # Strict checking makes the kernel honour the filters of a dump request (the
+        # interface index of RTM_GETADDR): one interface's addresses, not every address of
+        # the host to decode and drop (0.5 s per interface with 10,000 addresses). Linux 4.20+;
+        # on older kernels the replies are filtered here, as they always are.
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(_SOL_NETLINK, _NETLINK_GET_STRICT_CHK, 1)
         self._marshal = MarshalRtnl()
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
@@ -97,9 +106,15 @@ class _Channel:
                         return replies
 
     def link(self, interface: str) -> Message:
+        """The interface's RTM_NEWLINK; OSError(ENODEV) naming it when there is none."""
         query = ifinfmsg()
         query["attrs"] = [("IFLA_IFNAME", interface)]
-        replies = self.request(query, RTM_GETLINK, 0)
+        try:
+            replies = self.request(query, RTM_GETLINK, 0)
+        except OSError as error:
+            if error.errno != errno.ENODEV:
+                raise
+            replies = []
         if not replies:
             raise OSError(errno.ENODEV, f"no interface {interface}")
         return replies[0]
@@ -172,7 +187,9 @@ class NetlinkAddressManager:
     def addresses(self, interface: str) -> set[IPInterface]:
         index = self._channel.link(interface)["index"]
         found: set[IPInterface] = set()
-        for reply in self._channel.request(ifaddrmsg(), RTM_GETADDR, NLM_F_DUMP):
+        query = ifaddrmsg()
+        query["index"] = index  # a filter under strict checking (see _Channel)
+        for reply in self._channel.request(query, RTM_GETADDR, NLM_F_DUMP):
             if reply["index"] != index:
                 continue
             # IPv4: IFA_LOCAL is our address (IFA_ADDRESS is the peer on point-to-point).

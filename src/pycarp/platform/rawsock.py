@@ -20,6 +20,7 @@ that every drop is counted in one place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import socket
 import struct
@@ -179,7 +180,10 @@ def open_advert_socket(
     this host's own addresses arrive. ``send(..., destination)`` overrides the peer per packet.
     The socket lives in the calling thread's network namespace.
     """
-    ifindex = socket.if_nametoindex(interface)
+    try:
+        ifindex = socket.if_nametoindex(interface)
+    except OSError:  # Python's message, "no interface with this name", does not say which
+        raise OSError(errno.ENODEV, f"no interface {interface}") from None
     if isinstance(source, ipaddress.IPv4Address):
         target4 = CARP_GROUP_V4 if destination is None else destination
         if not isinstance(target4, ipaddress.IPv4Address):
