@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import pathlib
+import time
 
 import pytest
 
@@ -71,3 +72,21 @@ def test_replay_sends_the_given_bytes_from_the_given_source_in_turn(
     assert {str(p.packet.source) for p in packets} == {"203.0.113.9"}
     gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(packets)]
     assert all(0.15 <= gap <= 0.5 for gap in gaps), gaps
+
+
+def test_a_stopped_flood_stops_at_once_and_still_reports(root: None) -> None:
+    with Lab.create(hosts=1, client=True) as lab:
+        sender = start_flood(lab, CLIENT, vhid=1, rate=1_000, duration=60)
+        wait_for(lambda: sender.process.poll() is not None or _sending(lab), 15.0)
+        time.sleep(1.0)
+        stopped = time.monotonic()
+        sent = sender.stop()
+        took = time.monotonic() - stopped
+    assert took < 2.0
+    assert 0 < sent.seconds < 10
+    assert sent.sent == pytest.approx(1_000 * sent.seconds, rel=0.05)
+
+
+def _sending(lab: Lab) -> bool:
+    done = lab.exec(CLIENT, ["cat", "/sys/class/net/eth0/statistics/tx_packets"], check=True)
+    return int(done.stdout) > 10

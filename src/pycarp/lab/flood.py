@@ -62,6 +62,7 @@ MIN_EVERY = 0.01  # seconds between replays
 MAX_PAYLOAD = 512
 TICK = 0.001  # seconds: the pacing step
 CATCH_UP = 0.050  # seconds of backlog sent late at most (a descheduled sender); older is dropped
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SENDERS: dict[str, typing.Callable[[str, typing.Sequence[bytes]], Sender]] = {
     "frames": FrameSender,
     "raw": RawSender,
@@ -326,12 +327,13 @@ def run(args: argparse.Namespace, stopping: typing.Callable[[], bool]) -> Report
             replayer.close()
     network = allowed_network(args.src_net)
     total = check_bounds(args.rate, args.duration, args.max_packets)
-    try:
-        wire.Advertisement(
-            vhid=args.vhid, advbase=args.advbase, advskew=args.advskew, counter=0, digest=bytes(20)
-        )
-    except ValueError as error:
-        raise FloodError(str(error)) from None
+    for name, value, low, high in (
+        ("vhid", args.vhid, 1, wire.MAX_VHID),
+        ("advbase", args.advbase, 1, wire.MAX_ADVBASE),
+        ("advskew", args.advskew, 0, wire.MAX_ADVSKEW),
+    ):
+        if not low <= value <= high:
+            raise FloodError(f"--{name} {value}: must be {low}..{high}")
     lab_namespace()
     rng = random.Random(args.seed)  # noqa: S311 - test traffic, reproducible by seed
     pool = forged_pool(network, vhid=args.vhid, advbase=args.advbase, advskew=args.advskew, rng=rng)
@@ -351,8 +353,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     def request_stop(signum: int, _frame: object) -> None:
         stop.append(signum)
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # TERM/INT end the sending loop within a tick, and the report is still printed.
+    previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
     try:
         report = run(args, lambda: bool(stop))
     except FloodError as error:
@@ -361,6 +363,9 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"flood: {error}", file=sys.stderr)
         return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(json.dumps(report.as_dict()), flush=True)
     return 0
 
