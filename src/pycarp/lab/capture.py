@@ -42,12 +42,20 @@ class Advert:
 class AdvertCapture:
     """``with AdvertCapture(lab, path) as capture:`` ... ``capture.adverts()``."""
 
-    def __init__(self, lab: Lab, path: pathlib.Path) -> None:
+    def __init__(
+        self, lab: Lab, path: pathlib.Path, *, exclude_nodes: typing.Sequence[str] = ()
+    ) -> None:
+        """``exclude_nodes``: leave out frames those nodes send (by their MAC, in the kernel's
+        filter), e.g. an attacker's flood, which would otherwise fill the file."""
         self.path = path
         argv = ["tcpdump", "-i", BRIDGE, "--immediate-mode", "-U", "-n", "-s", "256"]
+        wanted = " and ".join(
+            ["(ip proto 112 or ip6 proto 112)"]
+            + [f"not ether src {lab.mac(node)}" for node in exclude_nodes]
+        )
         self._process = lab.popen(
             SWITCH,
-            [*argv, "-w", str(path), "ip proto 112 or ip6 proto 112"],
+            [*argv, "-w", str(path), wanted],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
