@@ -28,8 +28,7 @@ def main(argv: list[str]) -> int:
         return 2
     if args.passphrase is not None:  # said to whoever typed it, before any fork
         print(
-            "pycarp: warning: --pass shows the passphrase in `ps` to every user: "
-            "prefer --passfile",
+            "pycarp: warning: --pass shows the passphrase in `ps` to every user: prefer --passfile",
             file=sys.stderr,
         )
     if os.geteuid() != 0:
