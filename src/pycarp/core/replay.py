@@ -47,7 +47,7 @@ from pycarp.core.auth import IPAddress
 COUNTER_SPACE = 2**64
 MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run
 MAX_RUNS = 8  # runs remembered per group, ours and the peers' (each takeover starts one)
-JUMP_LOW, JUMP_BITS = 2**20, 31  # a master that hears its own counter skips 2**20 .. 2**31
+JUMP_LOW, JUMP_LIMIT = 2**20, 2**31  # a master that hears its own counter skips this far
 
 
 class RandomSource(typing.Protocol):
@@ -76,20 +76,30 @@ class Run:
 
 
 class ReplayGuard:
-    """One group's memory of counters: the runs we sent and the runs we accepted."""
+    """One group's memory of counters: the run we sent and the runs we accepted."""
 
     __slots__ = ("_accepted", "_sent")
 
     def __init__(self) -> None:
-        self._sent: list[Run] = []
+        self._sent: Run | None = None
         self._accepted: list[Run] = []
 
     def record_sent(self, counter: int) -> None:
-        _remember(self._sent, counter, None)
+        """Our count only ever moves forward (+1, or a jump): one run covers all we sent.
+
+        It covers the counters a jump skipped too. That is what keeps an attacker from
+        pushing our old counters out of memory: every replay makes us jump, and a run per
+        jump would soon evict the first ones, whose replays would then be heard.
+        """
+        sent = self._sent
+        if sent is not None and (counter - sent.last) % COUNTER_SPACE <= 2 * JUMP_LIMIT:
+            sent.last = counter
+        else:
+            self._sent = Run(first=counter, last=counter, source=None)
 
     def is_ours(self, counter: int) -> bool:
         """We sent this counter: the advert is our own, looped or replayed."""
-        return any(counter in run for run in self._sent)
+        return self._sent is not None and counter in self._sent
 
     def stale_run(self, counter: int) -> Run | None:
         """The counting run that already holds ``counter``, if any: the advert is a replay."""
@@ -105,7 +115,7 @@ class ReplayGuard:
     def jump(rng: RandomSource) -> int:
         """How far a master skips ahead after hearing its own counter (random: two masters
         that count in step part ways)."""
-        value: int = JUMP_LOW + rng.getrandbits(JUMP_BITS) % (2**JUMP_BITS - JUMP_LOW)
+        value: int = JUMP_LOW + rng.getrandbits(31) % (JUMP_LIMIT - JUMP_LOW)
         return value
 
 
@@ -124,4 +134,7 @@ def _remember(runs: list[Run], counter: int, source: IPAddress | None) -> None:
         break
     runs.append(Run(first=counter, last=counter, source=source))
     if len(runs) > MAX_RUNS:
-        del runs[0]
+        # A single advert proves nothing; a counting run is what protects against replays.
+        # Forget the least recently used single one first, then the least recently used.
+        single = next((i for i, run in enumerate(runs) if not run.counting), 0)
+        del runs[single]
