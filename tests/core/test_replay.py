@@ -55,14 +55,16 @@ def test_a_master_ignores_its_own_advert_replayed_from_another_address() -> None
 def test_a_backup_ignores_a_dead_masters_replayed_advert_and_takes_over_on_time() -> None:
     machine = _backup(new_machine(advskew=100), 0.0)
     adverts = [signed_advert(machine.settings, counter=c) for c in range(7000, 7005)]
+    before_we_started = signed_advert(machine.settings, counter=6990)
     now = 0.0
-    for advert in adverts:  # the master counts: 7000 .. 7004, one per second
+    for advert in adverts[2:]:  # the master counts: 7002 .. 7004, one per second
         now += 1.0
         machine.handle(received(advert, source=LOWER_PEER), now)
     deadline = machine.next_deadline
     assert deadline == now + machine.master_down_interval
     # the master dies; its last (and an older) advert are replayed, also from its own address
-    for replay, source in ((adverts[-1], ATTACKER), (adverts[1], LOWER_PEER)):
+    replays = ((adverts[-1], ATTACKER), (adverts[1], LOWER_PEER), (before_we_started, ATTACKER))
+    for replay, source in replays:
         now += 1.0
         actions = machine.handle(received(replay, source=source), now)
         assert actions

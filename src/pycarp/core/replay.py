@@ -15,7 +15,8 @@ the key can capture one signed advert and send it again. Two replays matter:
 * **a master's advert, replayed after it died**: it keeps every backup waiting for as long as
   it is replayed. Masters that count (FreeBSD, pycarp, ucarp once it has heard a peer) send
   ``n, n+1, n+2 ...``; a receiver that saw a sender count drops any advert whose counter lies
-  in a run it already accepted, whoever claims to send it.
+  in a run it already accepted, or before it (what that sender counted before we heard it),
+  whoever claims to send it.
 
 Counters are remembered as **runs** (first and last counter of one sender counting), not one
 by one: a run costs the same for an hour of adverts as for one, and a handful of runs cover a
@@ -46,6 +47,7 @@ from pycarp.core.auth import IPAddress
 
 COUNTER_SPACE = 2**64
 MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run
+EARLIER = 2**32  # counters before a counting run's first that count as its past (replays)
 MAX_RUNS = 8  # runs remembered per group, ours and the peers' (each takeover starts one)
 JUMP_LOW, JUMP_LIMIT = 2**20, 2**31  # a master that hears its own counter skips this far
 
@@ -67,6 +69,10 @@ class Run:
     @property
     def counting(self) -> bool:
         return self.first != self.last
+
+    @property
+    def span(self) -> int:
+        return (self.last - self.first) % COUNTER_SPACE
 
     def __contains__(self, counter: object) -> bool:
         if not isinstance(counter, int):
@@ -102,9 +108,14 @@ class ReplayGuard:
         return self._sent is not None and counter in self._sent
 
     def stale_run(self, counter: int) -> Run | None:
-        """The counting run that already holds ``counter``, if any: the advert is a replay."""
+        """The counting run ``counter`` belongs to, if any: the advert is a replay.
+
+        A run holds what we accepted and also what its sender counted before we first heard
+        it (up to :data:`EARLIER` counters back): a backup started after the master cannot
+        have heard the master's earlier adverts, and an attacker may have captured them.
+        """
         for run in self._accepted:
-            if run.counting and counter in run:
+            if run.counting and (run.last - counter) % COUNTER_SPACE <= run.span + EARLIER:
                 return run
         return None
 
