@@ -43,6 +43,7 @@ SCANNED = ("src/pycarp", "tests", "bench")
 BASE = {
     "python3": "setup.sh needs it to run at all; the code runs sys.executable (the venv's)",
     "sh": "/bin/sh is dash, an Essential package (cannot be missing on Debian)",
+    "cat": "coreutils, an Essential package",
     "sleep": "coreutils, an Essential package",
     "true": "coreutils, an Essential package",
 }
