@@ -105,7 +105,8 @@ class FakeSocket:
 
     Arrivals are queued in memory and announced by one byte on a socketpair whose reading end is
     what ``fileno()`` returns, so the event loop's ``add_reader`` wakes the daemon as it would
-    for a raw socket. ``fail_sends`` makes ``send`` raise, as a real socket does on ENETUNREACH.
+    for a raw socket. ``fail_sends`` makes ``send`` raise, as a real socket does on ENETUNREACH;
+    ``send_error`` makes it raise that exception instead.
     """
 
     def __init__(self, segment: FakeSegment, interface: str, source: IPAddress) -> None:
@@ -113,6 +114,7 @@ class FakeSocket:
         self.source = source
         self.segment = segment
         self.fail_sends = False
+        self.send_error: Exception | None = None
         self.closed = False
         self._reader, self._writer = socket.socketpair()
         self._reader.setblocking(False)
@@ -126,6 +128,8 @@ class FakeSocket:
     def send(self, payload: bytes, destination: IPAddress | None = None) -> None:
         if self.closed:
             raise OSError(errno.EBADF, "socket closed")
+        if self.send_error is not None:
+            raise self.send_error
         if self.fail_sends:
             raise OSError(errno.ENETUNREACH, "network unreachable (fake)")
         self.segment.transmit(self, payload, destination)
