@@ -27,10 +27,10 @@ from pycarp.core.actions import (
 )
 from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.election import Verdict, judge
-from pycarp.core.receive import validate
-from pycarp.core.replay import RandomSource, ReplayGuard
+from pycarp.core.receive import Receiver
+from pycarp.core.replay import RandomSource
 from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
-from pycarp.core.stats import DropReason, DropReports, DropStats, Report
+from pycarp.core.stats import DropReason
 from pycarp.core.table import TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
@@ -42,9 +42,6 @@ from pycarp.core.timing import (
 )
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
-# A drop that is only counted carries nothing but its reason: one shared action per reason,
-# so a flood allocates nothing per forged packet beyond what the check itself needs.
-_COUNTED_ONLY = {reason: PacketDropped(reason=reason, detail="") for reason in DropReason}
 
 
 class TimeWentBackwards(RuntimeError):
@@ -72,9 +69,6 @@ class GroupMachine:
 
     def __init__(self, settings: GroupSettings, rng: RandomSource) -> None:
         self.settings = settings
-        self.stats = DropStats()
-        self.replay = ReplayGuard()
-        self._reports = DropReports()
         self.state = State.INIT
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
@@ -82,6 +76,9 @@ class GroupMachine:
         self._signer = Signer(
             settings.passphrase, settings.vhid, settings.addresses, settings.signature_mode
         )
+        self._receiver = Receiver(settings, self._signer)
+        self.stats = self._receiver.stats
+        self.replay = self._receiver.replay
         self._running = False
         self._host_demotion = 0
         self._send_failures = 0
@@ -205,13 +202,12 @@ class GroupMachine:
         """Validate, then remember either the drop or the election verdict for the step."""
         self._pending_drop = None
         try:
-            adv = validate(packet, self.settings, self._signer)
-            self._check_counter(adv.counter)
+            adv = self._receiver.accept(packet, master=self.state is State.MASTER)
         except wire.DecodeError as error:
-            self.stats.count(error.reason)
-            self._pending_drop = self._drop(error, packet, now)
+            if error.reason is DropReason.OWN_COUNTER:
+                self._jump_ahead()
+            self._pending_drop = self._receiver.dropped(error, packet, now)
             return Input.PACKET_INVALID
-        self.replay.record_accepted(adv.counter, packet.source)
         self.last_master = packet.source
         verdict = judge(
             our_advbase=self.settings.advbase,
@@ -228,47 +224,13 @@ class GroupMachine:
         )
         return _VERDICT_INPUT[verdict]
 
-    def _check_counter(self, counter: int) -> None:
-        """Replays of a valid advert (see :mod:`pycarp.core.replay`) are dropped."""
-        if self.state is State.MASTER and self.replay.is_ours(counter):
-            # A replay of our own advert, or a FreeBSD/ucarp master that took over during a
-            # partition by continuing our count (its counters trail ours by a few). Jumping
-            # ahead lets such a peer, which adopts the counters it hears, part ways with us:
-            # its next advert carries a counter we never sent and the election goes on.
-            assert self._counter is not None  # we sent it, so we have a counter
-            self._counter = (self._counter + self.replay.jump(self._rng)) % 2**64
-            raise wire.DecodeError(
-                DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
-            )
-        stale = self.replay.stale_run(counter)
-        if stale is not None:
-            raise wire.DecodeError(
-                DropReason.REPLAY,
-                f"counter {counter} was accepted before (from {stale.source}, counting "
-                f"{stale.first}..{stale.last}): a replay",
-            )
-
-    def _drop(
-        self, error: wire.DecodeError, packet: ev.PacketReceived, now: float
-    ) -> PacketDropped:
-        """Explain a drop only when it will be reported: explaining a digest mismatch costs an
-        HMAC per address, and a flood must not make every forged packet dearer."""
-        report = self._reports.classify(error.reason, packet.source, now)
-        if report is Report.SEEN or report is Report.SILENT:
-            return _COUNTED_ONLY[error.reason]
-        detail = error.detail
-        if error.reason is DropReason.BAD_AUTH:
-            payload = bytes(packet.payload[: wire.PAYLOAD_LEN])
-            hint = self._signer.explain_mismatch(wire.counter_bytes(payload), wire.digest(payload))
-            detail = hint or detail
-        if report is Report.LIMIT:
-            detail += " (many senders dropped: further ones are counted, not reported)"
-        return PacketDropped(
-            reason=error.reason,
-            detail=f"from {packet.source}: {detail}",
-            source=packet.source,
-            report=True,
-        )
+    def _jump_ahead(self) -> None:
+        """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
+        took over during a partition by continuing our count (its counters trail ours by a
+        few). Jumping ahead lets such a peer, which adopts the counters it hears, part ways
+        with us: its next advert carries a counter we never sent and the election goes on."""
+        assert self._counter is not None  # we sent it, so we have a counter
+        self._counter = (self._counter + self.replay.jump(self._rng)) % 2**64
 
     # -- the steps ---------------------------------------------------------------------------
 

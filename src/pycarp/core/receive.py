@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pycarp.core import events as ev
 from pycarp.core import wire
+from pycarp.core.actions import PacketDropped
 from pycarp.core.auth import Signer
+from pycarp.core.replay import ReplayGuard
 from pycarp.core.settings import GroupSettings
-from pycarp.core.stats import DropReason
+from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 
 WIRE_TTL = 255  # sent with 255; anything less crossed a router (multicast mode only)
 MISMATCH = "digest does not verify: passphrase or address set differ"
@@ -40,3 +42,68 @@ def validate(
     if not signer.verify(wire.counter_bytes(payload), wire.digest(payload)):
         raise wire.DecodeError(DropReason.BAD_AUTH, MISMATCH)
     return wire.decode(payload)
+
+
+# A drop that is only counted carries nothing but its reason: one shared action per reason,
+# so a flood allocates nothing per forged packet beyond what the check itself needs.
+_COUNTED_ONLY = {reason: PacketDropped(reason=reason, detail="") for reason in DropReason}
+
+
+class Receiver:
+    """One group's receive path: validation, replay checks, drop counters and reports."""
+
+    __slots__ = ("_reports", "_settings", "_signer", "replay", "stats")
+
+    def __init__(self, settings: GroupSettings, signer: Signer) -> None:
+        self._settings = settings
+        self._signer = signer
+        self.stats = DropStats()
+        self.replay = ReplayGuard()
+        self._reports = DropReports()
+
+    def accept(self, packet: ev.PacketReceived, *, master: bool) -> wire.Advertisement:
+        """The advert, remembered as accepted; or DecodeError, counted (see :meth:`dropped`)."""
+        try:
+            adv = validate(packet, self._settings, self._signer)
+            self._check_counter(adv.counter, master=master)
+        except wire.DecodeError as error:
+            self.stats.count(error.reason)
+            raise
+        self.replay.record_accepted(adv.counter, packet.source)
+        return adv
+
+    def _check_counter(self, counter: int, *, master: bool) -> None:
+        """Replays of a valid advert (see :mod:`pycarp.core.replay`)."""
+        if master and self.replay.is_ours(counter):
+            raise wire.DecodeError(
+                DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
+            )
+        stale = self.replay.stale_run(counter)
+        if stale is not None:
+            raise wire.DecodeError(
+                DropReason.REPLAY,
+                f"counter {counter} belongs to what {stale.source} counted "
+                f"(up to {stale.last}): a replay",
+            )
+
+    def dropped(
+        self, error: wire.DecodeError, packet: ev.PacketReceived, now: float
+    ) -> PacketDropped:
+        """Explain a drop only when it will be reported: explaining a digest mismatch costs an
+        HMAC per address, and a flood must not make every forged packet dearer."""
+        report = self._reports.classify(error.reason, packet.source, now)
+        if report is Report.SEEN or report is Report.SILENT:
+            return _COUNTED_ONLY[error.reason]
+        detail = error.detail
+        if error.reason is DropReason.BAD_AUTH:
+            payload = bytes(packet.payload[: wire.PAYLOAD_LEN])
+            hint = self._signer.explain_mismatch(wire.counter_bytes(payload), wire.digest(payload))
+            detail = hint or detail
+        if report is Report.LIMIT:
+            detail += " (many senders dropped: further ones are counted, not reported)"
+        return PacketDropped(
+            reason=error.reason,
+            detail=f"from {packet.source}: {detail}",
+            source=packet.source,
+            report=True,
+        )
