@@ -9,11 +9,22 @@ is sent is dropped), each with an IPv4 source ``203.0.113.(K+1)/24`` and 250 gro
 all 10,000 addresses it gets SIGINT by PID, and must exit 0 within STOP_BOUND with none of them
 left (counted with ``ip -6 -o addr show``) and no error in its log.
 
-Measured on the shared 2-core machine (load average ~2 from other work), test and
-``bench/shutdown.py``: SIGINT -> exit 21.1, 21.3, ... s (see STOP_BOUND), of which ~0.7 s is the
-bow-out of every group and the rest mostly the 10,000 netlink deletions (the kernel alone
-takes ~6 s for them through one ``ip -batch``). Start-up is not asserted on: loading the
-config took ~14 s and starting and claiming every group ~40 s more.
+Every group has advbase 3 (ADVBASE). The shutdown does not depend on it (every timer stops at
+the bow-out), but start-up does: with advbase 1 a master steps down as "paused" when its timer
+fires more than 2 s late, and while one interface's 250 groups are being started the event
+loop serves no timer; on a loaded machine that took 2.75 s once, 9,250 masters stepped down
+within 2 s, and the step-downs and re-claims kept the loop so late that the groups flapped
+36,956 times without settling in 240 s. Advbase 3 tolerates 6 s (no step-down seen); the
+flapping is the daemon's to fix, not this test's subject.
+
+Measured on the shared 2-core machine (load average 1-3 from other work), SIGINT -> exit with
+10,000 groups: this test 13.8, 15.5, 15.5, 16.7, 17.6, 21.9 s; ``bench/shutdown.py`` 14.2 to
+26.2 s over 10 runs (advbase 1 and 3 alike). Of that, ~0.7 s is the bow-out of every group,
+most of the rest the 10,000 netlink deletions (the kernel alone needs ~6 s for them through one
+``ip -batch``; its cost per deletion grows with the number of addresses), and 1.2 to 2.3 s pass
+between the last deletion logged and the exit. STOP_BOUND is 60 s, 2.3 times the worst.
+Start-up is not asserted on: loading the config took 13 to 19 s, starting and claiming every
+group 34 to 42 s more (106 s once, under load).
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import time
 
 import pytest
 
-from pycarp.lab import Lab
+from pycarp.lab import Lab, LabError
 from pycarp.lab.daemons import Daemon, start_pycarp, wait_for, write_config
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -36,9 +47,9 @@ NODE = "h1"
 INTERFACES = 40
 PER_INTERFACE = 250
 GROUPS = INTERFACES * PER_INTERFACE
-ADVBASE = 3  # see the docstring: advbase 1 can flap at start-up on a loaded machine
+ADVBASE = 3  # see the docstring: with advbase 1 start-up can flap on a loaded machine
 CLAIM_TIMEOUT = 240.0  # start-up and claiming, not asserted on: only bounded
-STOP_BOUND = 60.0  # seconds from SIGINT to exit; measured worst 21.3 s (see the docstring)
+STOP_BOUND = 60.0  # seconds from SIGINT to exit; measured worst 26.2 s (see the docstring)
 EXIT_TIMEOUT = 300.0  # how long to wait before declaring the daemon hung
 _TROUBLE = re.compile(r"Traceback|ERROR|CRITICAL")
 
@@ -116,7 +127,7 @@ def wait_claimed(lab: Lab, daemon: Daemon) -> float:
 
     try:
         return wait_for(claimed, CLAIM_TIMEOUT, 1.0)
-    except Exception as error:
+    except LabError as error:  # the timeout
         raise AssertionError(
             f"{held(lab)} of {GROUPS} addresses after {CLAIM_TIMEOUT:g} s:\n{tail(daemon)}"
         ) from error
