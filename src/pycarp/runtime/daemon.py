@@ -77,6 +77,10 @@ class Daemon:
                     loop.add_reader(self._watcher.fileno(), self._on_link_events)
                 for group in self.config.groups:
                     await self._start_group(group)
+                    # Let due timers run between groups: 250 groups of one interface start
+                    # without another await, and groups already master must keep advertising
+                    # (seconds late, they would step down as if the process had been paused).
+                    await asyncio.sleep(0)
                 self.started.set()
                 await self._stop.wait()
                 log.info("shutting down: bowing out of %d group(s)", len(self.drivers))
@@ -373,6 +377,7 @@ class Daemon:
         await self._stop_groups(removed + changed)
         for key in changed + added:
             await self._start_group(wanted[key])
+            await asyncio.sleep(0)  # due timers run between groups, as at start-up
         self.config = new
         log.info(
             "SIGHUP: reloaded: %d added, %d changed, %d removed, %d untouched",
