@@ -54,6 +54,22 @@ def _ip_mreqn(group: int, address: int, ifindex: int) -> bytes:
     return struct.pack("!II", group, address) + struct.pack("@i", ifindex)
 
 
+_IPV4_CACHE: dict[bytes, ipaddress.IPv4Address] = {}
+_IPV4_CACHE_SIZE = 4096
+
+
+def _ipv4(packed: bytes) -> ipaddress.IPv4Address:
+    """The address object for 4 bytes, reused: a segment has few senders (and one group
+    address), so a flood need not build two address objects per packet. Bounded: a flood
+    from random sources only empties the cache now and then."""
+    address = _IPV4_CACHE.get(packed)
+    if address is None:
+        if len(_IPV4_CACHE) >= _IPV4_CACHE_SIZE:
+            _IPV4_CACHE.clear()
+        address = _IPV4_CACHE[packed] = ipaddress.IPv4Address(packed)
+    return address
+
+
 def _plain_v6(text: str) -> ipaddress.IPv6Address:
     """An IPv6 address without its ``%scope`` (recvmsg adds one for link-local sources)."""
     return ipaddress.IPv6Address(text.partition("%")[0])
@@ -120,8 +136,8 @@ class IPv4AdvertSocket(_AdvertSocketBase):
             return None
         return ReceivedPacket(
             payload=data[header_len:],
-            source=ipaddress.IPv4Address(data[12:16]),
-            destination=ipaddress.IPv4Address(data[16:20]),
+            source=_ipv4(data[12:16]),
+            destination=_ipv4(data[16:20]),
             ttl=data[8],
             interface=self.interface,
         )
