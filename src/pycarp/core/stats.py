@@ -82,7 +82,7 @@ class DropReports:
     __slots__ = ("_limited", "_seen", "_window_start")
 
     def __init__(self) -> None:
-        self._seen: set[tuple[DropReason, IPAddress]] = set()
+        self._seen: set[tuple[DropReason, type, int]] = set()
         self._window_start = float("-inf")
         self._limited = False
 
@@ -91,7 +91,8 @@ class DropReports:
             self._seen.clear()
             self._window_start = now
             self._limited = False
-        key = (reason, source)
+        # ipaddress hashes in Python (the hex text of the int); the int and the class are free.
+        key = (reason, type(source), int(source))
         if key in self._seen:
             return Report.SEEN
         if len(self._seen) < REPORT_LIMIT:
