@@ -40,10 +40,13 @@ log = logging.getLogger("pycarp")
 
 StateListener = Callable[[GroupConfig, StateChanged], None]
 
-# Sends that may work again later: full buffers, a link or route that is going away. FreeBSD
-# counts these towards its send-error demotion; anything else means the send cannot work.
+# Sends that may work again later: full buffers, a link or route that is going away, a
+# firewall rule (netfilter refuses with EPERM) that an operator can lift. FreeBSD counts these
+# towards its send-error demotion; anything else (EINVAL, EBADF, a bug) means it cannot work.
 TRANSIENT_SEND_ERRORS = frozenset(
     {
+        errno.EPERM,
+        errno.EACCES,
         errno.EAGAIN,
         errno.EINTR,
         errno.ENOBUFS,
