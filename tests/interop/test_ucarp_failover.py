@@ -48,7 +48,7 @@ def test_ucarp_master_pycarp_backup_takeover_and_preempt(lab: Lab, tmp_path: pat
         wait_for(lambda: any(a.source == h1 for a in capture.adverts()), SETTLE)
         ucarp.kill()  # no clean-up: ucarp's address stays on h1, as after a crash
         wait_state(pycarp, "MASTER", TAKEOVER)
-        time.sleep(0.3)
+        wait_for(lambda: sum(a.source == h2 for a in capture.adverts()) >= 2, SETTLE)
         adverts = capture.adverts()
     # The counter: pycarp keeps its own count (+1 per advert) instead of continuing ucarp's,
     # so no receiver takes its adverts for replays of ucarp's (docs/behaviour.md, "Replays").
