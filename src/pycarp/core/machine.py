@@ -118,7 +118,7 @@ class GroupMachine:
         if now < self._last_now:
             raise TimeWentBackwards(f"now={now} after now={self._last_now}")
         self._last_now = now
-        if self._judged_as_paused(event) and self._stalled(now):
+        if self._judged_as_paused(event) and self.timer_overdue(now):
             return self._handle_stalled(event, now)
         inp = self._input_for(event, now)
         if inp is None:  # a timer wake-up before the deadline: nothing is due yet
@@ -175,9 +175,6 @@ class GroupMachine:
 
     def timer_overdue(self, now: float) -> bool:
         """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
-        return self._stalled(now)
-
-    def _stalled(self, now: float) -> bool:
         deadline = self.next_deadline
         return deadline is not None and now - deadline > self.stall_threshold
 
