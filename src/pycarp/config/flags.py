@@ -73,10 +73,13 @@ Addresses: by default (--address-mode auto) pycarp adds and removes the --addr a
 unless an --upscript/--downscript is given: then, exactly as under ucarp, the scripts do it.
 Scripts are called as `SCRIPT <interface> <address> [xparam]` (once per address), without a
 shell, with PYCARP_VHID, PYCARP_INTERFACE, PYCARP_ADDRESSES, PYCARP_OLD_STATE, PYCARP_NEW_STATE
-and PYCARP_REASON in their environment.
+and PYCARP_REASON in their environment (never the passphrase). Hooks run through setpriv
+without root's capabilities: none with native addresses, only CAP_NET_ADMIN and CAP_NET_RAW
+when scripts manage the addresses.
 
 Signals: TERM/INT bow out (a backup takes over within one interval), release the addresses and
-exit 0; HUP re-reads --config; USR1 logs the status of every group.
+exit 0 (a repeated signal changes nothing); HUP re-reads --config; USR1 logs the status of
+every group. Adverts replayed by a host without the key are ignored (docs/behaviour.md).
 
 example (two hosts sharing 198.51.100.100):
   pycarp -i eth0 -s 198.51.100.1 -v 1 -o /etc/pycarp.pass -a 198.51.100.100/24
