@@ -1,0 +1,163 @@
+"""The facts a running daemon publishes: typed, frozen, serialisable to one JSON object each.
+
+Field names are the JSON schema (docs/events.md): renaming one is a breaking change for every
+consumer of ``--events``. Each fact names its group as FreeBSD does (``vhid@interface``) and
+carries ``vhid`` and ``interface`` separately, so no consumer has to split strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Fact:
+    """Base class: ``kind`` is the ``"event"`` value in JSON."""
+
+    kind: ClassVar[str] = "fact"
+
+    def fields(self) -> dict[str, Any]:
+        """The fact's fields as JSON-ready values (tuples become lists, mappings dicts)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GroupFact(Fact):
+    """A fact about one group."""
+
+    group: str  # vhid@interface
+    vhid: int
+    interface: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonStarted(Fact):
+    kind: ClassVar[str] = "daemon_started"
+    pid: int
+    groups: int
+    version: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonStopping(Fact):
+    kind: ClassVar[str] = "daemon_stopping"
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GroupStarted(GroupFact):
+    kind: ClassVar[str] = "group_started"
+    addresses: tuple[str, ...]
+    advbase: int
+    advskew: int
+    link_up: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GroupStopped(GroupFact):
+    kind: ClassVar[str] = "group_stopped"
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged(GroupFact):
+    kind: ClassVar[str] = "state_changed"
+    old: str
+    new: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddressChanged(GroupFact):
+    """An address was added or removed; ``latency_ms`` counts from the state change that asked
+    for it (queueing included), so it is what a client waited for."""
+
+    kind: ClassVar[str] = "address_changed"
+    address: str  # with its prefix length
+    added: bool
+    latency_ms: float
+    error: str = ""  # set: the change failed (and nothing changed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Announced(GroupFact):
+    """Gratuitous ARP / unsolicited NA sent for the group's addresses."""
+
+    kind: ClassVar[str] = "announced"
+    addresses: tuple[str, ...]
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HookStarted(GroupFact):
+    kind: ClassVar[str] = "hook_started"
+    hook: str  # up, down, notify
+    argv: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HookFinished(GroupFact):
+    """``outcome``: ok (exit 0), failed (non-zero exit or could not start), timed_out."""
+
+    kind: ClassVar[str] = "hook_finished"
+    hook: str
+    argv: tuple[str, ...]
+    outcome: str
+    exit_status: int | None
+    duration_ms: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PacketDropped(Fact):
+    """A dropped advert worth reporting (the first per reason and sender in a while; the
+    counters in the status carry every drop). ``group`` is empty for a packet that matched no
+    group on ``interface``."""
+
+    kind: ClassVar[str] = "packet_dropped"
+    group: str
+    interface: str
+    reason: str
+    source: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DemotionChanged(GroupFact):
+    """A group's demotion changed; ``sources`` names every contribution (non-zero ones)."""
+
+    kind: ClassVar[str] = "demotion_changed"
+    demotion: int
+    sources: Mapping[str, int]
+    advskew_on_wire: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ControlRequest(Fact):
+    """An operator request over the control socket (or a signal: ``uid`` -1), and its answer."""
+
+    kind: ClassVar[str] = "control"
+    uid: int
+    command: str
+    arguments: Mapping[str, Any]
+    ok: bool
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StatusSnapshot(Fact):
+    """The whole status document (docs/control.md), as ``pycarp status --json`` shows it."""
+
+    kind: ClassVar[str] = "status"
+    status: Mapping[str, Any]
