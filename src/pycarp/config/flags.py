@@ -21,6 +21,8 @@ from pycarp.config.model import (
     DaemonConfig,
     parse_ip,
 )
+from pycarp.config.operate import FLAG_NAMES as OPERATE_FLAGS
+from pycarp.config.operate import Operate, resolve
 
 SYSLOG_FACILITIES = [
     "auth",
@@ -166,8 +168,44 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
     )
+    o = p.add_argument_group("operating the daemon")
+    o.add_argument(
+        "--control",
+        metavar="PATH",
+        help="control socket for `pycarp status|maintenance|demote|state` "
+        "(default /run/pycarp/pycarp.sock; with --config /run/pycarp/<file stem>.sock; off)",
+    )
+    o.add_argument(
+        "--control-group", metavar="GROUP", help="this group may use the control socket too"
+    )
+    o.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep maintenance mode here across restarts (default /var/lib/pycarp; off)",
+    )
+    o.add_argument(
+        "--events", metavar="FILE", help="write every event as a JSON line to FILE (- for stdout)"
+    )
+    o.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT (/metrics)"
+    )
+    o.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration (flags or --config), print a summary and exit",
+    )
     e.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     return p
+
+
+def _operate(args: argparse.Namespace) -> Operate:
+    return Operate(
+        control=args.control,
+        control_group=args.control_group,
+        state_dir=args.state_dir,
+        events=args.events,
+        metrics=args.metrics,
+    )
 
 
 _GROUP_FLAGS = [
@@ -207,15 +245,16 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
             raise ConfigError(
                 "--config", args.config, f"not together with group options ({', '.join(used)})"
             )
-        from pycarp.config.toml import load_config
+        from pycarp.config.toml import load_config_and_options
 
-        loaded = load_config(pathlib.Path(args.config))
+        loaded, written = load_config_and_options(pathlib.Path(args.config))
         return DaemonConfig(
             groups=loaded.groups,
             debug=args.debug or loaded.debug,
             facility=facility or loaded.facility,
             daemonize=args.daemonize,
             config_path=loaded.config_path,
+            **resolve(_operate(args).over(written), loaded.instance, OPERATE_FLAGS),
         )
     raw = RawGroup(
         interface=args.interface,
@@ -243,7 +282,11 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     names = FLAG_NAMES | {"destination": _destination_flag(args)}
     group = build_group(raw, lambda field: names.get(field, f"--{field}"))
     return DaemonConfig(
-        groups=(group,), debug=args.debug, facility=facility, daemonize=args.daemonize
+        groups=(group,),
+        debug=args.debug,
+        facility=facility,
+        daemonize=args.daemonize,
+        **resolve(_operate(args), "pycarp", OPERATE_FLAGS),
     )
 
 

@@ -111,6 +111,17 @@ class DaemonConfig:
     facility: str | None = None  # syslog facility; None logs to stderr
     daemonize: bool = False
     config_path: pathlib.Path | None = None  # set when read from --config (SIGHUP re-reads it)
+    # Operating options (config/operate.py). None: not wanted (a Daemon built by a test).
+    control: pathlib.Path | None = None  # the control socket
+    control_group: str | None = None  # this group may use it too (besides root and our uid)
+    state_dir: pathlib.Path | None = None  # maintenance mode is kept here across restarts
+    events: str | None = None  # JSON lines: "-" for standard output, or a file
+    metrics: tuple[str, int] | None = None  # Prometheus exporter address
+
+    @property
+    def instance(self) -> str:
+        """This daemon's name on the host: its config file's stem, or ``pycarp``."""
+        return self.config_path.stem if self.config_path is not None else "pycarp"
 
     def __post_init__(self) -> None:
         if not self.groups:

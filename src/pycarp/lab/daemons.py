@@ -9,6 +9,7 @@ address with ``ip addr``, exactly as its users write them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -30,12 +31,24 @@ STATE_LINE = re.compile(r"(\d+)@(\S+): (INIT|BACKUP|MASTER) -> (INIT|BACKUP|MAST
 
 @dataclasses.dataclass
 class Daemon:
-    """A daemon process on a lab node, with its log file."""
+    """A daemon process on a lab node, with its log file (and pycarp's control socket, state
+    directory and ``--events`` file, each its own)."""
 
     kind: str  # "pycarp" or "ucarp"
     node: str
     process: subprocess.Popen[bytes]
     log_path: pathlib.Path
+    control_path: pathlib.Path | None = None
+    state_dir: pathlib.Path | None = None
+    events_path: pathlib.Path | None = None
+
+    def events(self) -> list[dict[str, typing.Any]]:
+        """Every event the daemon wrote so far (``--events`` JSON lines), in order."""
+        if self.events_path is None or not self.events_path.exists():
+            return []
+        lines = self.events_path.read_text(errors="replace").splitlines()
+        # The last line may be half written while we read.
+        return [json.loads(line) for line in lines if line.endswith("}")]
 
     @property
     def pid(self) -> int:
@@ -107,11 +120,31 @@ def start_pycarp(
     passphrase: str | None = LAB_PASSPHRASE,
     tag: str = "",
 ) -> Daemon:
-    """Run ``python -m pycarp ARGS`` on ``node`` (the passphrase goes in ``PYCARP_PASS``)."""
+    """Run ``python -m pycarp ARGS`` on ``node`` (the passphrase goes in ``PYCARP_PASS``).
+
+    Unless ``args`` name their own, the daemon gets a control socket and a state directory in
+    the lab's run directory and an ``--events`` file in ``workdir``, all named after the node
+    and ``tag``: two daemons never share them (a second one would find the first's socket, or
+    its maintenance mode).
+    """
     env = dict(os.environ)
     if passphrase is not None:
         env["PYCARP_PASS"] = passphrase
     log_path = workdir / f"pycarp-{node}{tag}.log"
+    given = set(args)
+    control = state = events = None
+    extra: list[str] = []
+    if "--control" not in given:
+        control = lab.run_dir / f"{node}{tag}.sock"
+        extra += ["--control", str(control)]
+    if "--state-dir" not in given:
+        state = lab.run_dir / f"state-{node}{tag}"
+        extra += ["--state-dir", str(state)]
+    if "--events" not in given:
+        events = workdir / f"events-{node}{tag}.jsonl"
+        events.unlink(missing_ok=True)
+        extra += ["--events", str(events)]
+    args = [*args, *extra]
     with log_path.open("wb") as log:
         process = lab.popen(
             node,
@@ -121,7 +154,7 @@ def start_pycarp(
             stderr=subprocess.STDOUT,
             env=env,
         )
-    return Daemon("pycarp", node, process, log_path)
+    return Daemon("pycarp", node, process, log_path, control, state, events)
 
 
 def pycarp_args(

@@ -20,8 +20,11 @@ import atexit
 import contextlib
 import ipaddress
 import itertools
+import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import types
 import typing
@@ -58,6 +61,7 @@ class Lab:
         self.client = CLIENT if CLIENT in nodes else None
         self._processes: list[subprocess.Popen[typing.Any]] = []
         self._closed = False
+        self._run_dir: pathlib.Path | None = None
 
     # -- construction ---------------------------------------------------------------------
 
@@ -166,6 +170,14 @@ class Lab:
         return mac_of(self.require_node(node))
 
     interface = HOST_INTERFACE
+
+    @property
+    def run_dir(self) -> pathlib.Path:
+        """A short directory of this lab's own (control sockets must fit in 107 bytes), removed
+        with the lab."""
+        if self._run_dir is None:
+            self._run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        return self._run_dir
 
     def require_node(self, node: str) -> str:
         """``node`` if this lab has it (``sw`` included), else LabError naming the nodes."""
@@ -351,6 +363,8 @@ class Lab:
                     for node in (*self.nodes, SWITCH):
                         namespaces.delete_namespace(self.namespace(node))
             finally:
+                if self._run_dir is not None:
+                    shutil.rmtree(self._run_dir, ignore_errors=True)
                 with _open_labs_lock:
                     _open_labs.discard(self)
 
