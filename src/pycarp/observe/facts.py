@@ -76,7 +76,8 @@ class StateChanged(GroupFact):
     kind: ClassVar[str] = "state_changed"
     old: str
     new: str
-    reason: str
+    reason: str  # one sentence for people (may hold addresses and timings)
+    cause: str  # a short stable word for programs and metric labels (docs/events.md)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
