@@ -89,6 +89,7 @@ EVENT_FOR: dict[Input, Callable[[GroupMachine], ev.Event]] = {
     Input.FORCE_MASTER: lambda m: ev.AdminForced(state=ev.ForcedState.MASTER),
     Input.FORCE_BACKUP: lambda m: ev.AdminForced(state=ev.ForcedState.BACKUP),
     Input.SHUTDOWN: lambda m: ev.ShutdownRequested(),
+    Input.HAND_OVER: lambda m: ev.HandOverRequested(reason="maintenance"),
     Input.DEMOTION: lambda m: ev.DemotionChanged(demotion=20),
     Input.SEND_RESULT: lambda m: ev.SendCompleted(ok=False),
     Input.SEND_BROKEN: lambda m: ev.SendCompleted(ok=False, error="[Errno 22] Invalid argument"),
@@ -138,6 +139,8 @@ def _expected(step: Step, before: State, preempt: bool) -> Outcome:
         case Step.STEP_DOWN:
             return Outcome(State.BACKUP, _STEP_DOWN, "master_down")
         case Step.YIELD:
+            return Outcome(State.BACKUP, [SendAdvertisement, *_STEP_DOWN], "master_down")
+        case Step.HAND_OVER:
             return Outcome(State.BACKUP, [SendAdvertisement, *_STEP_DOWN], "master_down")
         case Step.REASSERT:
             return Outcome(State.MASTER, [SendAdvertisement, Announce], "advert")
@@ -193,4 +196,5 @@ def test_every_state_and_input(pair: tuple[State, Input], preempt: bool) -> None
         if isinstance(action, RunHook):
             assert action.hook is (Hook.UP if expected.state is State.MASTER else Hook.DOWN)
         if isinstance(action, SendAdvertisement):
-            assert action.bow_out is (expected.state is State.INIT)
+            bows_out = expected.state is State.INIT or inp is Input.HAND_OVER
+            assert action.bow_out is bows_out

@@ -73,6 +73,9 @@ class StateChanged(Action):
     old: State
     new: State
     reason: str
+    # A stable word for programs and metrics (core.table.CAUSES); left out of comparisons, as
+    # it follows from the input that caused the change.
+    cause: str = dataclasses.field(default="", compare=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

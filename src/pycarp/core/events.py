@@ -85,3 +85,11 @@ class SendCompleted(Event):
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ShutdownRequested(Event):
     """The daemon is stopping: a master bows out so a backup takes over within one interval."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HandOverRequested(Event):
+    """Leave MASTER now with a bow-out advert, so a backup takes over within its own skew
+    (maintenance mode, ucarp's SIGUSR2); a backup stays a backup. ``reason`` is for the log."""
+
+    reason: str

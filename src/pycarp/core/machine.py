@@ -31,7 +31,7 @@ from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
 from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
 from pycarp.core.stats import DropReason
-from pycarp.core.table import TRANSITIONS, Input, Step
+from pycarp.core.table import CAUSES, TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
@@ -61,6 +61,7 @@ _SIMPLE_INPUT: dict[type[ev.Event], Input] = {
     ev.TimerExpired: Input.TIMER,
     ev.DemotionChanged: Input.DEMOTION,
     ev.ShutdownRequested: Input.SHUTDOWN,
+    ev.HandOverRequested: Input.HAND_OVER,
 }
 
 
@@ -72,6 +73,9 @@ class GroupMachine:
         self.state = State.INIT
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
+        self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
+        self.adverts_received = 0  # valid adverts (for the status view)
+        self._cause = ""
         self._rng = rng
         self._signer = Signer(
             settings.passphrase, settings.vhid, settings.addresses, settings.signature_mode
@@ -97,6 +101,11 @@ class GroupMachine:
     def demotion(self) -> int:
         extra = self.settings.senderr_demotion if self._senderr_demoted else 0
         return self._host_demotion + extra
+
+    @property
+    def host_demotion(self) -> int:
+        """The demotion the host last gave us (without our own send-error demotion)."""
+        return self._host_demotion
 
     @property
     def advskew_on_wire(self) -> int:
@@ -206,6 +215,8 @@ class GroupMachine:
             self._pending_drop = self._receiver.dropped(error, packet, now)
             return Input.PACKET_INVALID
         self.last_master = packet.source
+        self.last_timing = (adv.advbase, adv.advskew)
+        self.adverts_received += 1
         verdict = judge(
             our_advbase=self.settings.advbase,
             our_advskew=self.advskew_on_wire,
@@ -232,6 +243,7 @@ class GroupMachine:
     # -- the steps ---------------------------------------------------------------------------
 
     def _run(self, step: Step, inp: Input, event: ev.Event, now: float) -> list[Action]:
+        self._cause = "bow_out" if inp is Input.TIMER and self._expedited_by else CAUSES[inp]
         match step:
             case Step.IGNORE:
                 return []
@@ -295,6 +307,10 @@ class GroupMachine:
                 return self._leave(
                     State.INIT, f"cannot send advertisements: {event.error}", bow_out=False
                 )
+            case Step.HAND_OVER:
+                assert isinstance(event, ev.HandOverRequested)
+                last_word = self._advertise(now, bow_out=True)
+                return [*last_word, *self._step_down(now, event.reason)]
             case Step.STOP:  # pragma: no branch - the match is exhaustive (mypy checks it)
                 self._running = False
                 return self._leave(State.INIT, "shutting down", bow_out=True)
@@ -313,7 +329,7 @@ class GroupMachine:
 
     def _change(self, new: State, reason: str) -> StateChanged:
         old, self.state = self.state, new
-        return StateChanged(old=old, new=new, reason=reason)
+        return StateChanged(old=old, new=new, reason=reason, cause=self._cause)
 
     def _start(self, link_up: bool, now: float) -> list[Action]:
         self._running = True

@@ -33,6 +33,7 @@ class Input(enum.Enum):
     ADV_SLOWER = "adv_slower"
     ADV_DEPARTING = "adv_departing"  # peer's interval exceeds our master-down: bow-out
     STALLED = "stalled"  # our deadline is long overdue: the process was paused (SIGSTOP, VM)
+    HAND_OVER = "hand_over"  # the operator asked a master to leave (maintenance, SIGUSR2)
 
 
 class Step(enum.Enum):
@@ -53,6 +54,7 @@ class Step(enum.Enum):
     LINK_LOST = "link_lost"  # -> INIT
     DISABLE = "disable"  # -> INIT until restarted: we cannot advertise, so must not hold addresses
     STOP = "stop"  # -> INIT for good; a master bows out first
+    HAND_OVER = "hand_over"  # MASTER -> BACKUP with a bow-out advert: a backup takes over now
 
 
 _ANY_STATE_ROWS: dict[Input, Step] = {
@@ -77,6 +79,7 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.ADV_DEPARTING: Step.IGNORE,
         Input.STALLED: Step.IGNORE,
         Input.SEND_BROKEN: Step.IGNORE,  # the bow-out of a stopping group: nothing more to do
+        Input.HAND_OVER: Step.IGNORE,
     },
     State.BACKUP: {
         Input.STARTED: Step.IGNORE,
@@ -98,6 +101,7 @@ _ROWS: dict[State, dict[Input, Step]] = {
         # for a full master-down interval before taking over.
         Input.STALLED: Step.RESTART_MASTER_DOWN,
         Input.SEND_BROKEN: Step.DISABLE,  # a yield's last advert: we could never be master
+        Input.HAND_OVER: Step.IGNORE,  # already not master; demotion keeps us behind the others
     },
     State.MASTER: {
         Input.STARTED: Step.IGNORE,
@@ -122,7 +126,31 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.STALLED: Step.STEP_DOWN,
         # A master that cannot advertise would hold the addresses while a backup takes over.
         Input.SEND_BROKEN: Step.DISABLE,
+        Input.HAND_OVER: Step.HAND_OVER,
     },
+}
+
+# Why a state changed, as one stable word per input (metrics labels, ``--events``): the reason
+# text is for people and holds addresses and timings.
+CAUSES: dict[Input, str] = {
+    Input.STARTED: "start",
+    Input.TIMER: "timer",
+    Input.LINK_UP: "carrier_up",
+    Input.LINK_DOWN: "carrier_lost",
+    Input.FORCE_MASTER: "forced",
+    Input.FORCE_BACKUP: "forced",
+    Input.SHUTDOWN: "shutdown",
+    Input.DEMOTION: "demotion",
+    Input.SEND_RESULT: "send_result",
+    Input.SEND_BROKEN: "send_broken",
+    Input.PACKET_INVALID: "invalid_packet",
+    Input.ADV_FASTER: "better_master",
+    Input.ADV_EQUAL_PEER_WINS: "better_master",
+    Input.ADV_EQUAL_WE_WIN: "worse_master",
+    Input.ADV_SLOWER: "preempt",
+    Input.ADV_DEPARTING: "bow_out",
+    Input.STALLED: "stalled",
+    Input.HAND_OVER: "hand_over",
 }
 
 TRANSITIONS: dict[tuple[State, Input], Step] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 SCHEMA_VERSION = 1
 
@@ -31,6 +31,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+class GroupNames(TypedDict):
+    """The three fields that name a group in every group fact (``**names`` builds them)."""
+
+    group: str
+    vhid: int
+    interface: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,12 +71,24 @@ class GroupStarted(GroupFact):
     advbase: int
     advskew: int
     link_up: bool
+    signature: str  # kernel or ucarp
+    address_mode: str  # native (pycarp adds them) or scripts
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GroupStopped(GroupFact):
     kind: ClassVar[str] = "group_stopped"
     reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CarrierChanged(Fact):
+    """Carrier on an interface with CARP groups came or went (its groups go INIT / rejoin,
+    and every other group is demoted while it is down)."""
+
+    kind: ClassVar[str] = "carrier_changed"
+    interface: str
+    up: bool
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

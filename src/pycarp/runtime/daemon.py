@@ -13,16 +13,21 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
 import signal
+import time
 from collections.abc import Callable
 
+import pycarp
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 from pycarp.core import events as ev
-from pycarp.core import wire
-from pycarp.core.actions import State
-from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR
-from pycarp.core.stats import DropReason, DropStats
+from pycarp.core.actions import Action, State
+from pycarp.core.host import Host
+from pycarp.core.stats import DropStats
+from pycarp.observe import facts
+from pycarp.observe.logsink import log_fact
+from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
 from pycarp.runtime.driver import GroupDriver, StateListener
 
@@ -41,17 +46,19 @@ class Daemon:
         rng: random.Random | None = None,
         on_state: StateListener | None = None,
         reload: Callable[[], DaemonConfig] | None = None,
+        stream: EventStream | None = None,
     ) -> None:
         self.config = config
         self.platform = platform
         self.drivers: dict[tuple[str, int], GroupDriver] = {}
-        self.interface_drops: dict[str, DropStats] = {}
-        self._rng = rng or random.SystemRandom()
+        self.stream = stream or EventStream()
+        self.stream.subscribe(log_fact)
+        self.host = Host(rng or random.SystemRandom(), self._execute, self._rearm)
+        self.started_at = time.monotonic()
         self._on_state = on_state
         self._reload = reload
         # One socket per interface and address family, shared by every group sourced there.
         self._sockets: dict[tuple[str, int], AdvertSocket] = {}
-        self._carrier: dict[str, bool] = {}
         self._watcher: LinkWatcher | None = None
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
@@ -82,8 +89,15 @@ class Daemon:
                     # (seconds late, they would step down as if the process had been paused).
                     await asyncio.sleep(0)
                 self.started.set()
+                self.stream.publish(
+                    facts.DaemonStarted(
+                        pid=os.getpid(), groups=len(self.drivers), version=pycarp.__version__
+                    )
+                )
                 await self._stop.wait()
-                log.info("shutting down: bowing out of %d group(s)", len(self.drivers))
+                self.stream.publish(
+                    facts.DaemonStopping(reason=f"bowing out of {len(self.drivers)} group(s)")
+                )
                 await self._stop_groups(list(self.drivers))
         finally:
             # Cancelled or failed mid-run: the groups' timers must not outlive the daemon (in a
@@ -140,9 +154,10 @@ class Daemon:
         sock = await self._socket_for(group)
         driver = GroupDriver(
             group,
+            host=self.host,
             socket=sock,
             platform=self.platform,
-            rng=self._rng,
+            stream=self.stream,
             on_state=self._on_state,
             read_pending=functools.partial(self._on_readable, sock),
             hook_secrets=self._hook_secrets,
@@ -153,22 +168,28 @@ class Daemon:
             self._tasks.create_task(driver.scripts_queue.run()),
         ]
         link_up = group.ignore_ifstate or await self._initial_carrier(group.interface)
-        demotion = self.demotion
-        if demotion:  # a carrier-less interface demotes the groups started before it too
-            for each in self.drivers.values():
-                each.feed(ev.DemotionChanged(demotion=demotion))
-        driver.feed(ev.Started(link_up=link_up))
-        log.info(
-            "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
-            group.name,
-            ", ".join(str(p) for p in group.prefixes),
-            group.settings.advbase,
-            group.settings.advskew,
-            group.settings.signature_mode.value,
-            "native" if group.native_addresses else "script-managed",
+        settings = group.settings
+        self.stream.publish(
+            facts.GroupStarted(
+                group=group.name,
+                vhid=settings.vhid,
+                interface=group.interface,
+                addresses=tuple(str(p) for p in group.prefixes),
+                advbase=settings.advbase,
+                advskew=settings.advskew,
+                link_up=link_up,
+                signature=settings.signature_mode.value,
+                address_mode="native" if group.native_addresses else "scripts",
+            )
         )
-        if not link_up:
-            log.warning("%s: no carrier on %s: waiting in INIT", group.name, group.interface)
+        self.host.add(
+            group.interface,
+            settings,
+            self._now(),
+            link_up=link_up,
+            ignore_ifstate=group.ignore_ifstate,
+        )
+        self._publish_demotions()
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.
@@ -179,10 +200,11 @@ class Daemon:
         for a host that no longer advertises (10,000 groups: every address goes). Only a
         script that hangs is cut, after SHUTDOWN_DRAIN_TIMEOUT, so the ones behind it run.
         """
-        drivers = [self.drivers.pop(key) for key in keys]
+        drivers = [self.drivers[key] for key in keys]
         workers = [self._workers.pop(key) for key in keys]
         for driver in drivers:
-            driver.feed(ev.ShutdownRequested())
+            self.host.remove(driver.key, self._now())
+            del self.drivers[driver.key]
             driver.stop_timer()
             driver.addresses_queue.close()
             driver.scripts_queue.close()
@@ -228,19 +250,18 @@ class Daemon:
             assert source is not None
             sock = await asyncio.to_thread(self.platform.open_socket, group.interface, source)
             self._sockets[key] = sock
-            self.interface_drops.setdefault(group.interface, DropStats())
             asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, sock)
         return sock
 
     async def _initial_carrier(self, interface: str) -> bool:
-        if interface not in self._carrier:
-            try:
-                up = await asyncio.to_thread(self.platform.addresses.carrier, interface)
-            except OSError as error:
-                log.error("%s: cannot read link state: %s (assuming up)", interface, error)
-                up = True
-            self._carrier[interface] = up
-        return self._carrier[interface]
+        known = self.host.carrier.get(interface)
+        if known is not None:
+            return known
+        try:
+            return await asyncio.to_thread(self.platform.addresses.carrier, interface)
+        except OSError as error:
+            log.error("%s: cannot read link state: %s (assuming up)", interface, error)
+            return True
 
     # -- input ------------------------------------------------------------------------------
 
@@ -261,28 +282,41 @@ class Daemon:
             self._dispatch(packet, queued)
 
     def _dispatch(self, packet: ReceivedPacket, queued: bool = False) -> None:
-        vhid = packet.payload[1] if len(packet.payload) > 1 else 0
-        driver = self.drivers.get((packet.interface, vhid))
-        if driver is not None:
-            driver.feed(
-                ev.PacketReceived(
-                    payload=packet.payload, source=packet.source, ttl=packet.ttl, queued=queued
+        drop = self.host.receive(
+            packet.interface,
+            packet.payload,
+            packet.source,
+            packet.ttl,
+            self._now(),
+            queued=queued,
+        )
+        if drop is not None and drop.report:
+            self.stream.publish(
+                facts.PacketDropped(
+                    group="",
+                    interface=packet.interface,
+                    reason=drop.reason.value,
+                    source=str(packet.source),
+                    detail=drop.detail,
                 )
             )
-            return
-        stats = self.interface_drops.setdefault(packet.interface, DropStats())
-        try:
-            wire.decode(packet.payload)
-        except wire.DecodeError as error:
-            stats.count(error.reason)
-            return
-        stats.count(DropReason.BAD_VHID)
-        log.debug(
-            "%s: advert for vhid %d from %s: no such group here",
-            packet.interface,
-            vhid,
-            packet.source,
-        )
+
+    # -- the host's callbacks ------------------------------------------------------------------
+
+    def _execute(self, key: tuple[str, int], action: Action) -> ev.Event | None:
+        return self.drivers[key].execute(action)
+
+    def _rearm(self, key: tuple[str, int], deadline: float | None) -> None:
+        driver = self.drivers.get(key)
+        if driver is not None:
+            driver.rearm(deadline)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _publish_demotions(self) -> None:
+        for driver in self.drivers.values():
+            driver.publish_demotion()
 
     def _on_link_events(self) -> None:
         assert self._watcher is not None
@@ -296,34 +330,22 @@ class Daemon:
 
     def link_changed(self, interface: str, up: bool) -> None:
         """Carrier on ``interface`` changed: INIT/BACKUP its groups, re-demote the others."""
-        if self._carrier.get(interface) == up:
+        if self.host.carrier.get(interface) == up:
             return
-        self._carrier[interface] = up
-        affected = [
-            d
-            for d in self.drivers.values()
-            if d.config.interface == interface and not d.config.ignore_ifstate
-        ]
-        if not affected:
-            return
-        log.warning("%s: carrier %s", interface, "up" if up else "lost")
-        # Demotion first: a group rejoining on carrier-up arms its master-down timer with the
-        # advskew it will actually send, not with the demotion its own link loss caused.
-        demotion = self.demotion
-        for driver in self.drivers.values():
-            driver.feed(ev.DemotionChanged(demotion=demotion))
-        for driver in affected:
-            driver.feed(ev.LinkChanged(up=up))
+        if self.host.watches_carrier(interface):
+            self.stream.publish(facts.CarrierChanged(interface=interface, up=up))
+        if self.host.link_changed(interface, up, self._now()):
+            self._publish_demotions()
 
     @property
     def demotion(self) -> int:
-        """FreeBSD-style host-wide demotion: a factor per CARP interface without carrier."""
-        down = {
-            d.config.interface
-            for d in self.drivers.values()
-            if not d.config.ignore_ifstate and self._carrier.get(d.config.interface) is False
-        }
-        return DEFAULT_DEMOTION_FACTOR * len(down)
+        """FreeBSD-style host-wide carrier demotion: a factor per CARP interface without
+        carrier."""
+        return self.host.carrier_demotion()
+
+    @property
+    def interface_drops(self) -> dict[str, DropStats]:
+        return self.host.interface_drops
 
     # -- operator ---------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import dataclasses
 import errno
 import functools
 import logging
-import random
 import time
 from collections.abc import Callable, Collection
 
@@ -30,8 +29,11 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
+from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
+from pycarp.observe import facts
+from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
@@ -74,68 +76,71 @@ class GroupCounters:
 
 
 class GroupDriver:
-    """Runs one :class:`GroupMachine` under asyncio."""
+    """Carries out one group's actions; its machine lives in the daemon's :class:`Host`."""
 
     def __init__(
         self,
         config: GroupConfig,
         *,
+        host: Host,
         socket: AdvertSocket,
         platform: Platform,
-        rng: random.Random,
+        stream: EventStream,
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
         hook_secrets: Collection[bytes] | None = None,
     ) -> None:
         self.config = config
+        self.key = config.key
         # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
         self._hook_secrets = hook_secrets or (config.settings.passphrase,)
-        self.machine = GroupMachine(config.settings, rng)
+        self._host = host
         self.counters = GroupCounters()
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
         self.scripts_queue = SerialQueue(f"{config.name} scripts")
         self._socket = socket
         self._platform = platform
+        self._stream = stream
         self._on_state = on_state
         self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        self._last_change: StateChanged | None = None
+        self.last_change: StateChanged | None = None
+        self.since_wall = time.time()  # when the group entered its current state
+        self._changed_at = self._loop.time()  # loop time of the last state change
+        self._demotion_said = 0  # the demotion last published
+        settings = config.settings
+        self._names = facts.GroupNames(
+            group=config.name, vhid=settings.vhid, interface=config.interface
+        )
+
+    @property
+    def machine(self) -> GroupMachine:
+        return self._host.machine(self.key)
 
     @property
     def state(self) -> State:
         return self.machine.state
 
     def feed(self, event: ev.Event) -> None:
-        """Run one event through the core and carry out what it asks for."""
-        pending: list[ev.Event] = [event]
-        while pending:
-            actions = self.machine.handle(pending.pop(0), self._loop.time())
-            for action in actions:
-                follow_up = self._execute(action)
-                if follow_up is not None:
-                    pending.append(follow_up)
-        self._rearm()
+        """Run one event through the core (via the host) and carry out what it asks for."""
+        self._host.feed(self.key, event, self._loop.time())
+
+    def rearm(self, deadline: float | None) -> None:
+        """The host says the core's deadline moved (it only calls when it did).
+
+        asyncio runs socket callbacks before due timers, and every packet fed (a dropped one
+        too) reaches the core: cancelling and re-creating an unchanged timer for each would
+        push a due timer behind the next packet forever, so a flood would starve it.
+        """
+        self.stop_timer()
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._deadline_reached)
 
     def stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    def _rearm(self) -> None:
-        """Re-arm only when the core's deadline moved.
-
-        asyncio runs socket callbacks before due timers, and every packet fed (a dropped one
-        too) comes through here: cancelling and re-creating an unchanged timer for each would
-        push a due timer behind the next packet forever, so a flood would starve it.
-        """
-        deadline = self.machine.next_deadline
-        timer = self._timer
-        if timer is not None and not timer.cancelled() and timer.when() == deadline:
-            return
-        self.stop_timer()
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._deadline_reached)
 
     def _deadline_reached(self) -> None:
         """Read what the network already delivered, then let the timer speak.
@@ -148,14 +153,18 @@ class GroupDriver:
         them first would only delay the advert.
         """
         self._timer = None
+        if self.key not in self._host.groups:
+            return
         machine = self.machine
         if self._read_pending is not None and (
             machine.state is not State.MASTER or machine.timer_overdue(self._loop.time())
         ):
             self._read_pending(True)
-        self.feed(ev.TimerExpired())
+        self._host.timer(self.key, self._loop.time())
+        if self.key in self._host.groups and self.machine.demotion != self._demotion_said:
+            self.publish_demotion()  # send-error demotion came or went
 
-    def _execute(self, action: Action) -> ev.Event | None:
+    def execute(self, action: Action) -> ev.Event | None:
         match action:
             case SendAdvertisement():
                 return self._send(action)
@@ -165,10 +174,10 @@ class GroupDriver:
                 self._dropped(action)
             case ClaimAddresses():
                 if self.config.native_addresses:
-                    self.addresses_queue.submit(self._claim)
+                    self.addresses_queue.submit(functools.partial(self._claim, self._loop.time()))
             case ReleaseAddresses():
                 if self.config.native_addresses:
-                    self.addresses_queue.submit(self._release)
+                    self.addresses_queue.submit(functools.partial(self._release, self._loop.time()))
             case Announce():
                 # Announce once the addresses exist: after netlink in native mode, after the
                 # up script (which adds them) in scripts mode, as ucarp does.
@@ -177,6 +186,21 @@ class GroupDriver:
             case RunHook(hook=hook):
                 self.run_hook(hook)
         return None
+
+    def publish_demotion(self) -> None:
+        """Publish the group's demotion if it changed since last said (with its sources)."""
+        machine = self.machine
+        if machine.demotion == self._demotion_said:
+            return
+        self._demotion_said = machine.demotion
+        self._stream.publish(
+            facts.DemotionChanged(
+                **self._names,
+                demotion=machine.demotion,
+                sources={k: v for k, v in self._host.sources(self.key).as_dict().items() if v},
+                advskew_on_wire=machine.advskew_on_wire,
+            )
+        )
 
     def _send(self, action: SendAdvertisement) -> ev.Event:
         """Send; a failure that will not go away by itself takes the group out of MASTER.
@@ -205,27 +229,39 @@ class GroupDriver:
         return ev.SendCompleted(ok=False, error=text)
 
     def _state_changed(self, change: StateChanged) -> None:
-        log.info(
-            "%s: %s -> %s (%s)", self.config.name, change.old.value, change.new.value, change.reason
+        self.last_change = change
+        self.since_wall = time.time()
+        self._changed_at = self._loop.time()
+        self._stream.publish(
+            facts.StateChanged(
+                **self._names,
+                old=change.old.value,
+                new=change.new.value,
+                reason=change.reason,
+                cause=change.cause,
+            )
         )
         if self.config.notify:
             argv = [*self.config.notify, self.config.name, change.new.value]
             env = self._hook_env(change)
             self.scripts_queue.submit(functools.partial(self._run, argv, env, "notify"))
-        self._last_change = change
         if self._on_state is not None:
             self._on_state(self.config, change)
 
     def _dropped(self, drop: PacketDropped) -> None:
         # The core marks the first drop per (reason, sender), bounded in memory and rate, so a
-        # misconfigured peer or an attack is visible without a flood of log lines; the counters
-        # (SIGUSR1, status) carry the totals.
-        if drop.report and drop.reason in LOUD_DROPS:
-            log.warning(
-                "%s: dropped advert %s (%s)", self.config.name, drop.detail, drop.reason.value
+        # misconfigured peer or an attack is visible without a flood of events; the counters
+        # (status, metrics) carry the totals.
+        if drop.report:
+            self._stream.publish(
+                facts.PacketDropped(
+                    group=self.config.name,
+                    interface=self.config.interface,
+                    reason=drop.reason.value,
+                    source="" if drop.source is None else str(drop.source),
+                    detail=drop.detail,
+                )
             )
-        elif drop.report:
-            log.debug("%s: dropped %s (%s)", self.config.name, drop.detail, drop.reason.value)
 
     def run_hook(self, hook: Hook) -> None:
         """Queue the up or down script once per address: ``SCRIPT <if> <address> [xparam]``."""
@@ -233,7 +269,7 @@ class GroupDriver:
         if script is None:
             return
         extra = [] if self.config.xparam is None else [self.config.xparam]
-        env = self._hook_env(self._last_change)
+        env = self._hook_env(self.last_change)
         for prefix in self.config.prefixes:
             argv = [script, self.config.interface, str(prefix.ip), *extra]
             self.scripts_queue.submit(functools.partial(self._run, argv, env, hook.value))
@@ -254,7 +290,10 @@ class GroupDriver:
         return env
 
     async def _run(self, argv: list[str], env: dict[str, str], kind: str) -> None:
-        await run_script(
+        hooks = self.counters.hooks
+        timeouts, started = hooks.timeouts, time.monotonic()
+        self._stream.publish(facts.HookStarted(**self._names, hook=kind, argv=tuple(argv)))
+        status = await run_script(
             argv,
             env=env,
             time_limit=self.config.script_timeout,
@@ -262,6 +301,19 @@ class GroupDriver:
             stats=self.counters.hooks,
             secrets=self._hook_secrets,
             capabilities=hook_capabilities(self.config.native_addresses),
+        )
+        outcome = "ok" if status == 0 else "failed"
+        if hooks.timeouts > timeouts:
+            outcome = "timed_out"
+        self._stream.publish(
+            facts.HookFinished(
+                **self._names,
+                hook=kind,
+                argv=tuple(argv),
+                outcome=outcome,
+                exit_status=status,
+                duration_ms=round((time.monotonic() - started) * 1000, 3),
+            )
         )
 
     def _still_master(self, what: str) -> bool:
@@ -273,32 +325,32 @@ class GroupDriver:
         log.debug("%s: %s skipped: no longer master", self.config.name, what)
         return False
 
-    async def _claim(self) -> None:
+    async def _claim(self, asked_at: float) -> None:
         if not self._still_master("address claim"):
             return
-        await self._address_changes("add")
+        await self._address_changes("add", asked_at)
 
-    async def _release(self) -> None:
-        await self._address_changes("remove")
+    async def _release(self, asked_at: float) -> None:
+        await self._address_changes("remove", asked_at)
 
-    async def _address_changes(self, verb: str) -> None:
+    async def _address_changes(self, verb: str, asked_at: float) -> None:
         """All of the group's addresses in one worker-thread call: at 10,000 groups the
-        hand-over to a thread, not netlink, was the cost."""
-        started = time.monotonic()
+        hand-over to a thread, not netlink, was the cost. The latency published counts from
+        the state change that asked (``asked_at``, loop time): what a client waited for."""
         results = await asyncio.to_thread(self._change_addresses, verb)
-        took = (time.monotonic() - started) * 1000
+        latency = round((self._loop.time() - asked_at) * 1000, 3)
         for prefix, outcome in results:
             if isinstance(outcome, OSError):
                 self.counters.address_errors += 1
-                log.error("%s: cannot %s %s: %s", self.config.name, verb, prefix, outcome)
-            elif outcome:
-                log.info(
-                    "%s: %s %s on %s (%.1f ms)",
-                    self.config.name,
-                    "added" if verb == "add" else "removed",
-                    prefix,
-                    self.config.interface,
-                    took,
+            if isinstance(outcome, OSError) or outcome:
+                self._stream.publish(
+                    facts.AddressChanged(
+                        **self._names,
+                        address=str(prefix),
+                        added=verb == "add",
+                        latency_ms=latency,
+                        error=str(outcome) if isinstance(outcome, OSError) else "",
+                    )
                 )
 
     def _change_addresses(self, verb: str) -> list[tuple[IPInterface, bool | OSError]]:
@@ -317,9 +369,13 @@ class GroupDriver:
         if not self._still_master("announcement"):
             return
         addresses = [p.ip for p in self.config.prefixes]
+        error = ""
         try:
             await asyncio.to_thread(
                 self._platform.announcer.announce, self.config.interface, addresses
             )
-        except OSError as error:
-            log.warning("%s: gratuitous ARP/NA failed: %s", self.config.name, error)
+        except OSError as failure:
+            error = str(failure)
+        self._stream.publish(
+            facts.Announced(**self._names, addresses=tuple(map(str, addresses)), error=error)
+        )

@@ -1,0 +1,53 @@
+"""Why a group is in its state, in one sentence (``pycarp status``).
+
+Operators of CARP and VRRP ask "why is this node backup?" more than anything else. The answer
+follows from what the machine knows: the last master it heard and its timing, our own timing
+with demotion, preemption. Pure: the same election rules as :mod:`pycarp.core.election`.
+"""
+
+from __future__ import annotations
+
+from pycarp.core.actions import State
+from pycarp.core.election import Verdict, judge
+from pycarp.core.machine import GroupMachine
+from pycarp.core.timing import advertisement_interval
+
+
+def why(machine: GroupMachine, reason: str, *, maintenance: bool = False) -> str:
+    """One sentence; ``reason`` is the one given when the group entered its state."""
+    settings = machine.settings
+    ours = machine.advertisement_interval
+    preempt = "preempt on" if settings.preempt else "preempt off"
+    tail = "; maintenance mode" if maintenance else ""
+    if machine.state is State.INIT:
+        return f"not taking part: {reason}{tail}"
+    peer, timing = machine.last_master, machine.last_timing
+    if machine.state is State.MASTER:
+        return f"master ({reason}); we advertise every {ours:.2f} s{tail}"
+    if peer is None or timing is None:
+        return (
+            f"no master heard yet: we take over when our master-down timer "
+            f"({machine.master_down_interval:.2f} s) expires{tail}"
+        )
+    theirs = advertisement_interval(*timing)
+    verdict = judge(
+        our_advbase=settings.advbase,
+        our_advskew=machine.advskew_on_wire,
+        peer_advbase=timing[0],
+        peer_advskew=timing[1],
+        dead_ratio=settings.dead_ratio,
+        our_address=settings.source,
+        peer_address=peer,
+    )
+    said = f"{peer} advertises every {theirs:.2f} s"
+    match verdict:
+        case Verdict.FASTER:
+            return f"{said}, faster than our {ours:.2f} s; {preempt}{tail}"
+        case Verdict.EQUAL_PEER_WINS:
+            return f"{said}, as often as we would, and wins the tie on its address{tail}"
+        case Verdict.EQUAL_WE_WIN:
+            return f"{said}, as often as we would; we win the tie on our address{tail}"
+        case Verdict.SLOWER:
+            return f"{said}, slower than our {ours:.2f} s, but {preempt}{tail}"
+        case Verdict.DEPARTING:  # pragma: no branch - exhaustive
+            return f"{peer} bowed out: we take over after our own skew{tail}"

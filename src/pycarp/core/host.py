@@ -1,0 +1,281 @@
+"""The host above the group machines: demux, host-wide demotion, and the one feed loop.
+
+A host runs many groups on many interfaces. What belongs to no single group lives here:
+
+- **demux**: a received packet goes to the group its vhid names on its interface; a packet for
+  no group here is validated as far as it can be and counted per interface (``bad_vhid``);
+- **demotion**, from every source, kept apart so the status can say which one is in force:
+  carrier loss on a CARP interface (FreeBSD ``ifdown_demotion_factor``), the operator's
+  host-wide counter (FreeBSD's ``net.inet.carp.demotion``, OpenBSD's ``carpdemote``), an
+  operator counter per group, and maintenance mode (the maximum); send-error demotion is the
+  group machine's own and is reported with the others;
+- **the feed loop**: event -> machine -> actions, each carried out by the injected
+  ``execute`` (which may answer with a follow-up event: a send's result), then the group's
+  deadline handed to the injected ``rearm`` when it moved.
+
+Pure: no clock (``now`` is an argument), no I/O (``execute`` and ``rearm`` are the caller's),
+randomness injected. The asyncio daemon, the simulator and the core tests drive this one class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+from pycarp.core import events as ev
+from pycarp.core import wire
+from pycarp.core.actions import Action, PacketDropped, State
+from pycarp.core.auth import IPAddress
+from pycarp.core.machine import GroupMachine
+from pycarp.core.replay import RandomSource
+from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR, GroupSettings
+from pycarp.core.stats import DropReason, DropReports, DropStats, Report
+from pycarp.core.timing import MAX_WIRE_ADVSKEW
+
+GroupKey = tuple[str, int]  # (interface, vhid)
+Execute = Callable[[GroupKey, Action], ev.Event | None]
+Rearm = Callable[[GroupKey, float | None], None]
+
+MAINTENANCE_DEMOTION = MAX_WIRE_ADVSKEW  # every group's advskew on the wire becomes 240
+OPERATOR_DEMOTION_LIMIT = 1_000_000  # the operator counters stay within +/- this
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemotionSources:
+    """A group's demotion, by source. ``total`` is what is added to its advskew."""
+
+    carrier: int = 0
+    send_errors: int = 0
+    operator: int = 0
+    group_operator: int = 0
+    maintenance: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            self.carrier + self.send_errors + self.operator + self.group_operator + self.maintenance
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(slots=True)
+class HostedGroup:
+    key: GroupKey
+    machine: GroupMachine
+    ignore_ifstate: bool
+    operator_demotion: int = 0
+    last_deadline: float | None = None
+
+
+class Host:
+    def __init__(
+        self,
+        rng: RandomSource,
+        execute: Execute,
+        rearm: Rearm,
+        *,
+        ifdown_factor: int = DEFAULT_DEMOTION_FACTOR,
+    ) -> None:
+        self._rng = rng
+        self._execute = execute
+        self._rearm = rearm
+        self._ifdown_factor = ifdown_factor
+        self.groups: dict[GroupKey, HostedGroup] = {}
+        self.interface_drops: dict[str, DropStats] = {}
+        self._reports: dict[str, DropReports] = {}
+        self.carrier: dict[str, bool] = {}
+        self.operator_demotion = 0
+        self.maintenance = False
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def add(
+        self,
+        interface: str,
+        settings: GroupSettings,
+        now: float,
+        *,
+        link_up: bool = True,
+        ignore_ifstate: bool = False,
+    ) -> GroupKey:
+        """Start a group. ``link_up`` is the carrier on ``interface`` as read at start."""
+        key = (interface, settings.vhid)
+        if key in self.groups:
+            raise ValueError(f"vhid {settings.vhid} on {interface} runs already")
+        self.groups[key] = HostedGroup(key, GroupMachine(settings, self._rng), ignore_ifstate)
+        self.interface_drops.setdefault(interface, DropStats())
+        if not ignore_ifstate:
+            self.carrier.setdefault(interface, link_up)
+        self._demotion_changed(now)  # a carrier-less interface demotes the others too
+        self.feed(key, ev.Started(link_up=ignore_ifstate or self.carrier[interface]), now)
+        return key
+
+    def remove(self, key: GroupKey, now: float) -> None:
+        """Stop a group: a master bows out, releases its addresses and runs its down hook."""
+        self.feed(key, ev.ShutdownRequested(), now)
+        del self.groups[key]
+        self._rearm(key, None)
+        self._demotion_changed(now)
+
+    def machine(self, key: GroupKey) -> GroupMachine:
+        return self.groups[key].machine
+
+    def __iter__(self) -> Iterator[GroupKey]:
+        return iter(self.groups)
+
+    # -- the feed loop -----------------------------------------------------------------------
+
+    def feed(self, key: GroupKey, event: ev.Event, now: float) -> None:
+        """Run ``event`` through the group's machine, carry out the actions (and any follow-up
+        events they produce), then re-arm the group's timer if its deadline moved."""
+        group = self.groups[key]
+        pending: list[ev.Event] = [event]
+        while pending:
+            for action in group.machine.handle(pending.pop(0), now):
+                follow_up = self._execute(key, action)
+                if follow_up is not None:
+                    pending.append(follow_up)
+        deadline = group.machine.next_deadline
+        if deadline != group.last_deadline:
+            group.last_deadline = deadline
+            self._rearm(key, deadline)
+
+    def timer(self, key: GroupKey, now: float) -> None:
+        """The group's deadline was reached (the caller's timer fired)."""
+        group = self.groups.get(key)
+        if group is None:
+            return
+        group.last_deadline = None  # the caller's timer is spent: a new one is always wanted
+        self.feed(key, ev.TimerExpired(), now)
+
+    def receive(
+        self,
+        interface: str,
+        payload: bytes,
+        source: IPAddress,
+        ttl: int,
+        now: float,
+        *,
+        queued: bool = False,
+    ) -> PacketDropped | None:
+        """Hand a received packet to its group. A packet for no group here is counted per
+        interface and returned as a drop (``report`` set for the first per reason and sender
+        in a while, as a group's own drops); None: a group took it."""
+        vhid = payload[1] if len(payload) > 1 else 0
+        key = (interface, vhid)
+        if key in self.groups:
+            packet = ev.PacketReceived(payload=payload, source=source, ttl=ttl, queued=queued)
+            self.feed(key, packet, now)
+            return None
+        stats = self.interface_drops.setdefault(interface, DropStats())
+        reason = DropReason.BAD_VHID
+        detail = f"for vhid {vhid} from {source}: no such group here"
+        try:
+            wire.decode(payload)
+        except wire.DecodeError as error:
+            reason, detail = error.reason, f"from {source}: {error}"
+        stats.count(reason)
+        reports = self._reports.setdefault(interface, DropReports())
+        verdict = reports.classify(reason, source, now)
+        if verdict is Report.LIMIT:
+            detail = "(further senders are counted only)"
+        return PacketDropped(
+            reason=reason,
+            detail=detail,
+            source=source,
+            report=verdict in (Report.NEW, Report.LIMIT),
+        )
+
+    # -- carrier -----------------------------------------------------------------------------
+
+    def watches_carrier(self, interface: str) -> bool:
+        """Some group on ``interface`` follows its carrier (not ``ignore_ifstate``)."""
+        return any(k[0] == interface and not g.ignore_ifstate for k, g in self.groups.items())
+
+    def link_changed(self, interface: str, up: bool, now: float) -> bool:
+        """Carrier on ``interface`` changed; False if it changes nothing (same as known, or no
+        group there watches carrier)."""
+        affected = [
+            key
+            for key, group in self.groups.items()
+            if key[0] == interface and not group.ignore_ifstate
+        ]
+        if self.carrier.get(interface) == up or not affected:
+            self.carrier[interface] = up
+            return False
+        self.carrier[interface] = up
+        # Demotion first: a group rejoining on carrier-up arms its master-down timer with the
+        # advskew it will actually send, not with the demotion its own link loss caused.
+        self._demotion_changed(now)
+        for key in affected:
+            self.feed(key, ev.LinkChanged(up=up), now)
+        return True
+
+    # -- operator ----------------------------------------------------------------------------
+
+    def demote(self, mode: str, amount: int, now: float, key: GroupKey | None = None) -> int:
+        """Change an operator counter (host-wide, or ``key``'s): ``+`` adds, ``-`` subtracts,
+        ``=`` sets. Returns the new value, kept within +/- OPERATOR_DEMOTION_LIMIT. A negative
+        counter is allowed (FreeBSD): the advskew on the wire never goes below 0."""
+        current = self.operator_demotion if key is None else self.groups[key].operator_demotion
+        value = {"+": current + amount, "-": current - amount, "=": amount}[mode]
+        value = max(-OPERATOR_DEMOTION_LIMIT, min(OPERATOR_DEMOTION_LIMIT, value))
+        if key is None:
+            self.operator_demotion = value
+        else:
+            self.groups[key].operator_demotion = value
+        self._demotion_changed(now)
+        return value
+
+    def set_maintenance(self, on: bool, now: float, reason: str = "maintenance mode") -> None:
+        """On: every group demotes to the maximum and every master hands over with a bow-out
+        (a backup takes over within its own skew). Off: the configured advskew is back."""
+        self.maintenance = on
+        self._demotion_changed(now)
+        if on:
+            self.hand_over(now, reason)
+
+    def hand_over(self, now: float, reason: str) -> list[GroupKey]:
+        """Every master leaves with a bow-out (ucarp's SIGUSR2); returns the groups that did."""
+        masters = [key for key, g in self.groups.items() if g.machine.state is State.MASTER]
+        for key in masters:
+            self.feed(key, ev.HandOverRequested(reason=reason), now)
+        return masters
+
+    def force(self, key: GroupKey, state: ev.ForcedState, now: float) -> None:
+        self.feed(key, ev.AdminForced(state=state), now)
+
+    # -- demotion ----------------------------------------------------------------------------
+
+    def sources(self, key: GroupKey) -> DemotionSources:
+        group = self.groups[key]
+        machine = group.machine
+        return DemotionSources(
+            carrier=self.carrier_demotion(),
+            send_errors=machine.demotion - machine.host_demotion,
+            operator=self.operator_demotion,
+            group_operator=group.operator_demotion,
+            maintenance=MAINTENANCE_DEMOTION if self.maintenance else 0,
+        )
+
+    def carrier_demotion(self) -> int:
+        """A factor per CARP interface without carrier (carrier of ignore_ifstate groups is not
+        watched)."""
+        down = {
+            key[0]
+            for key, group in self.groups.items()
+            if not group.ignore_ifstate and self.carrier.get(key[0]) is False
+        }
+        return self._ifdown_factor * len(down)
+
+    def _demotion_of(self, key: GroupKey) -> int:
+        sources = self.sources(key)
+        return sources.total - sources.send_errors
+
+    def _demotion_changed(self, now: float) -> None:
+        for key, group in self.groups.items():
+            wanted = self._demotion_of(key)
+            if group.machine.host_demotion != wanted:
+                self.feed(key, ev.DemotionChanged(demotion=wanted), now)

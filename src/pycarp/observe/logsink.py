@@ -1,0 +1,70 @@
+"""The daemon's log, as one consumer of the event stream.
+
+Log lines are written from facts, never the other way round: whatever a log line says, the
+event stream said first (and ``--events``, metrics and the status agree with it). The wording
+follows FreeBSD where it has one (``1@eth0: BACKUP -> MASTER (master-down timer expired)``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pycarp.observe import facts
+from pycarp.observe.stream import Published
+
+log = logging.getLogger("pycarp")
+
+# Drops that say something is wrong on the segment (a wrong key, a router in the path, a
+# replay): a warning. Other drops (a peer of another version, a truncated packet) are debug.
+LOUD_DROPS = frozenset({"bad_auth", "bad_ttl", "own_counter", "replay"})
+
+
+def log_fact(published: Published) -> None:
+    match published.fact:
+        case facts.StateChanged() as f:
+            log.info("%s: %s -> %s (%s)", f.group, f.old, f.new, f.reason)
+        case facts.AddressChanged() as f if f.error:
+            verb = "add" if f.added else "remove"
+            log.error("%s: cannot %s %s: %s", f.group, verb, f.address, f.error)
+        case facts.AddressChanged() as f:
+            verb = "added" if f.added else "removed"
+            log.info(
+                "%s: %s %s on %s (%.1f ms)", f.group, verb, f.address, f.interface, f.latency_ms
+            )
+        case facts.Announced() as f if f.error:
+            log.warning("%s: gratuitous ARP/NA failed: %s", f.group, f.error)
+        case facts.PacketDropped() as f:
+            where = f.group or f"{f.interface} (no such group here)"
+            level = logging.WARNING if f.reason in LOUD_DROPS else logging.DEBUG
+            log.log(level, "%s: dropped advert %s (%s)", where, f.detail, f.reason)
+        case facts.GroupStarted() as f:
+            log.info(
+                "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
+                f.group,
+                ", ".join(f.addresses),
+                f.advbase,
+                f.advskew,
+                f.signature,
+                "native" if f.address_mode == "native" else "script-managed",
+            )
+            if not f.link_up:
+                log.warning("%s: no carrier on %s: waiting in INIT", f.group, f.interface)
+        case facts.DemotionChanged() as f:
+            sources = ", ".join(f"{k} {v}" for k, v in f.sources.items()) or "none"
+            log.info(
+                "%s: demotion %d (%s): advskew on the wire %d",
+                f.group,
+                f.demotion,
+                sources,
+                f.advskew_on_wire,
+            )
+        case facts.ControlRequest() as f:
+            who = "signal" if f.uid < 0 else f"uid {f.uid}"
+            level = logging.INFO if f.ok else logging.WARNING
+            log.log(level, "control: %s asked %s: %s", who, f.command, f.message)
+        case facts.CarrierChanged() as f:
+            log.warning("%s: carrier %s", f.interface, "up" if f.up else "lost")
+        case facts.DaemonStopping() as f:
+            log.info("shutting down: %s", f.reason)
+        case _:
+            return
