@@ -6,8 +6,9 @@ defaults would apply: SIGINT raises KeyboardInterrupt wherever the main thread i
 exit 130) and SIGTERM ends the process at once (exit 143, perhaps with addresses left). So
 ``pycarp`` catches both from the first line of its ``main``: a signal before the daemon runs
 stops it as soon as it can (or before it starts), one while it runs reaches the daemon, and
-after the daemon is done they are ignored until the process exits. SIGHUP and SIGUSR1, whose
-default also ends the process, are ignored whenever the daemon is not there to handle them.
+after the daemon is done they are ignored until the process exits. SIGHUP, SIGUSR1 and
+SIGUSR2, whose default also ends the process, are ignored whenever the daemon is not there to
+handle them.
 
 Only this module's few lines run before the handlers are in place (it imports nothing heavy).
 """
@@ -24,7 +25,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-OPERATOR_SIGNALS = (signal.SIGHUP, signal.SIGUSR1)
+OPERATOR_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class StopSignals:

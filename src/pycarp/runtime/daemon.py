@@ -30,6 +30,7 @@ from pycarp.observe.logsink import log_fact
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
 from pycarp.runtime.driver import GroupDriver, StateListener
+from pycarp.runtime.status import build_status
 
 log = logging.getLogger("pycarp")
 
@@ -119,6 +120,7 @@ class Daemon:
             signal.SIGTERM: self.request_stop,
             signal.SIGINT: self.request_stop,
             signal.SIGUSR1: self.log_status,
+            signal.SIGUSR2: self.hand_over,
             signal.SIGHUP: self.reload,
         }
         with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
@@ -135,7 +137,7 @@ class Daemon:
         The signals are blocked meanwhile (``pycarp run`` keeps them off its worker threads),
         so one arriving in between waits for the restored handler instead of the default.
         """
-        signums = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP)
+        signums = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
         try:
             for signum in signums:
@@ -189,7 +191,7 @@ class Daemon:
             link_up=link_up,
             ignore_ifstate=group.ignore_ifstate,
         )
-        self._publish_demotions()
+        self.publish_demotions()
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.
@@ -314,7 +316,7 @@ class Daemon:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _publish_demotions(self) -> None:
+    def publish_demotions(self) -> None:
         for driver in self.drivers.values():
             driver.publish_demotion()
 
@@ -335,7 +337,7 @@ class Daemon:
         if self.host.watches_carrier(interface):
             self.stream.publish(facts.CarrierChanged(interface=interface, up=up))
         if self.host.link_changed(interface, up, self._now()):
-            self._publish_demotions()
+            self.publish_demotions()
 
     @property
     def demotion(self) -> int:
@@ -352,6 +354,22 @@ class Daemon:
     def log_status(self) -> None:
         for line in self.status_lines():
             log.info("%s", line)
+        self.stream.publish(facts.StatusSnapshot(status=build_status(self)))
+
+    def hand_over(self) -> None:
+        """SIGUSR2, as ucarp: every master steps down to backup with a bow-out, so a backup
+        takes over at once; as a backup it takes over again only if nobody else does (its
+        master-down timer, about 3 s at advbase 1)."""
+        masters = self.host.hand_over(self._now(), "SIGUSR2: handing over")
+        self.stream.publish(
+            facts.ControlRequest(
+                uid=-1,
+                command="SIGUSR2",
+                arguments={},
+                ok=True,
+                message=f"{len(masters)} master(s) handed over",
+            )
+        )
 
     def status_lines(self) -> list[str]:
         lines = []

@@ -1,0 +1,103 @@
+"""The status document (schema v1, docs/control.md): what ``pycarp status``, the metrics
+exporter and SIGUSR1 show, built from the live host in one pass.
+
+Field names are a stable interface: scripts parse ``pycarp status --json``. Add fields; never
+rename or remove one without bumping ``v``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import typing
+from typing import Any
+
+from pycarp.core.actions import State
+from pycarp.core.explain import why
+
+if typing.TYPE_CHECKING:
+    from pycarp.runtime.daemon import Daemon
+    from pycarp.runtime.driver import GroupDriver
+
+STATUS_VERSION = 1
+
+
+def build_status(daemon: Daemon) -> dict[str, Any]:
+    host = daemon.host
+    interfaces = sorted({key[0] for key in daemon.drivers} | set(host.interface_drops))
+    return {
+        "v": STATUS_VERSION,
+        "pid": os.getpid(),
+        "instance": daemon.config.instance,
+        "uptime": round(time.monotonic() - daemon.started_at, 3),
+        "maintenance": host.maintenance,
+        "demotion": {"operator": host.operator_demotion},
+        "interfaces": [
+            {
+                "interface": name,
+                "carrier": host.carrier.get(name),
+                "drops": _nonzero(host.interface_drops[name].as_dict())
+                if name in host.interface_drops
+                else {},
+            }
+            for name in interfaces
+        ],
+        "groups": [group_status(daemon, driver) for driver in daemon.drivers.values()],
+    }
+
+
+def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
+    host = daemon.host
+    machine = driver.machine
+    config = driver.config
+    settings = config.settings
+    change = driver.last_change
+    reason = change.reason if change is not None else "not started"
+    master: dict[str, Any] | None = None
+    if machine.state is State.MASTER:
+        master = {
+            "address": str(settings.source),
+            "advbase": settings.advbase,
+            "advskew": machine.advskew_on_wire,
+            "is_us": True,
+        }
+    elif machine.state is State.BACKUP and machine.last_master is not None:
+        advbase, advskew = machine.last_timing or (0, 0)
+        master = {
+            "address": str(machine.last_master),
+            "advbase": advbase,
+            "advskew": advskew,
+            "is_us": False,
+        }
+    counters = driver.counters
+    return {
+        "group": config.name,
+        "vhid": settings.vhid,
+        "interface": config.interface,
+        "state": machine.state.value,
+        "since_wall": round(driver.since_wall, 3),
+        "reason": reason,
+        "addresses": [str(p) for p in config.prefixes],
+        "advbase": settings.advbase,
+        "advskew": settings.advskew,
+        "advskew_on_wire": machine.advskew_on_wire,
+        "preempt": settings.preempt,
+        "demotion": machine.demotion,
+        "demotion_sources": host.sources(driver.key).as_dict(),
+        "maintenance": host.maintenance,
+        "master": master,
+        "why": why(machine, reason, maintenance=host.maintenance),
+        "adverts_sent": counters.adverts_sent,
+        "adverts_received": machine.adverts_received,
+        "send_errors": counters.send_errors,
+        "drops": _nonzero(machine.stats.as_dict()),
+        "hooks": {
+            "runs": counters.hooks.runs,
+            "failures": counters.hooks.failures,
+            "timeouts": counters.hooks.timeouts,
+        },
+    }
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {reason: count for reason, count in counts.items() if count}
