@@ -60,6 +60,22 @@ class Daemon:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def control(self, *command: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+        """Run ``pycarp COMMAND... --control <this daemon's socket>`` (status, maintenance,
+        demote, state) and return what it did; the caller checks the exit status."""
+        if self.control_path is None:
+            raise LabError(f"{self.kind} on {self.node} has no control socket")
+        argv = [sys.executable, "-m", "pycarp", *command, "--control", str(self.control_path)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def status(self) -> dict[str, typing.Any]:
+        """The daemon's status document (``pycarp status --json``)."""
+        done = self.control("status", "--json")
+        if done.returncode != 0:
+            raise LabError(f"pycarp status on {self.node}: {done.stderr.strip()}")
+        document: dict[str, typing.Any] = json.loads(done.stdout)
+        return document
+
     def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
         """Block until ``pattern`` (a regex) appears in the log; LabError after ``timeout``."""
         compiled = re.compile(pattern)
