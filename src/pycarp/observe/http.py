@@ -28,6 +28,8 @@ log = logging.getLogger("pycarp")
 PATH = "/metrics"
 MAX_HEAD_BYTES = 8192
 MAX_HEADER_LINES = 64
+LINGER = 1.0  # seconds to wait for a client to finish sending before closing
+MAX_DISCARD = 65536  # bytes of unread request read and thrown away before closing
 VERSIONS = ("HTTP/1.0", "HTTP/1.1")
 METHODS = ("GET", "HEAD")
 
@@ -56,9 +58,11 @@ class ExpositionServer:
         self._timeout = timeout
         self._max_connections = max_connections
         self._server: asyncio.Server | None = None
-        # The asyncio server starts one task per connection; we keep them, so close() can end
-        # them and nothing outlives the daemon (Python 3.11's wait_closed does not wait).
-        self._handlers: set[asyncio.Task[None]] = set()
+        # The asyncio server starts one task per connection; we keep them (and their writers),
+        # so close() can end them and nothing outlives the daemon (Python 3.11's wait_closed
+        # does not wait for them). They are ended by aborting the connection, never cancelled:
+        # Python 3.11's stream server logs a cancelled handler as an unhandled error.
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host`` (an IPv4 or IPv6 address) and ``port`` (0: any free port)."""
@@ -79,28 +83,44 @@ class ExpositionServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for writer in list(self._connections.values()):
+            writer.transport.abort()
+        await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None  # a connection handler always runs in a task
-        self._handlers.add(task)
+        self._connections[task] = writer
         try:
             async with asyncio.timeout(self._timeout):
                 await self._answer(reader, writer)
         except (TimeoutError, ConnectionError):
             pass  # the client was too slow or went away: nothing to tell it
         finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                async with asyncio.timeout(self._timeout):
-                    await writer.wait_closed()
+            try:
+                await self._linger(reader, writer)
+            finally:
+                del self._connections[task]
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Close after the answer: end our side, discard what the client still sends (bounded
+        in bytes and time), then close. Closing with unread input makes the kernel send a
+        reset, which can destroy the answer before the client has read it (a 503 sent before
+        the request arrived, a 400 for an overlong head)."""
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(min(self._timeout, LINGER)):
+                if writer.can_write_eof() and not writer.is_closing():
+                    writer.write_eof()
+                discarded = 0
+                while discarded < MAX_DISCARD and (chunk := await reader.read(4096)):
+                    discarded += len(chunk)
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(LINGER):
+                await writer.wait_closed()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._handlers) > self._max_connections:
+        if len(self._connections) > self._max_connections:
             await _respond(writer, HTTPStatus.SERVICE_UNAVAILABLE)
             return
         try:
