@@ -84,6 +84,9 @@ def test_takeover_seconds_is_the_slowest_add_of_the_current_takeover() -> None:
     assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.012
     stream.publish(address_added(30.0, address="2001:db8::100/64"))
     assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.030
+    # A fact published out of order (a faster add reported late) does not shorten it.
+    stream.publish(address_added(20.0, address="198.51.100.101/24"))
+    assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.030
 
     # Leaving MASTER keeps the last figure; the next takeover replaces it, even when faster.
     stream.publish(state_changed("MASTER", "BACKUP", "preempt"))
