@@ -93,8 +93,8 @@ def test_takeover_seconds_is_the_slowest_add_of_the_current_takeover() -> None:
     stream.publish(address_added(40.0, added=False))
     assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.030
     stream.publish(state_changed("BACKUP", "MASTER", "timer"))
-    stream.publish(address_added(4.0))
-    assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.004
+    stream.publish(address_added(4.2))  # 4.2 / 1000 is 0.004200000000000001 in binary
+    assert value(scrape(metrics), "pycarp_group_last_takeover_seconds", **G1) == 0.0042
 
 
 def test_failed_address_changes_count_as_errors_and_not_as_takeover_time() -> None:

@@ -275,7 +275,8 @@ class Metrics:
             return
         # latency_ms counts from the state change, and a takeover adds its addresses in order,
         # so the slowest add so far is the time until the last one was added.
-        slowest = max(self._takeovers[key], fact.latency_ms / 1000.0)
+        # Rounded to the microsecond: finer digits would be float noise, not measurement.
+        slowest = max(self._takeovers[key], round(fact.latency_ms / 1000.0, 6))
         self._takeovers[key] = slowest
         self._takeover.labels(*key).set(slowest)
 
