@@ -25,6 +25,15 @@ from .support import SECRET, run, wait_until
 A = "198.51.100.1"
 
 
+def daemon_toml(tmp_path: pathlib.Path) -> str:
+    """Socket and state in the test's directory: never the host's /run/pycarp, /var/lib."""
+    return f"""
+[daemon]
+control = "{tmp_path / "control.sock"}"
+state_dir = "{tmp_path / "state"}"
+"""
+
+
 def group_toml(vhid: int, address: str) -> str:
     return f"""
 [[group]]
@@ -42,7 +51,7 @@ def test_hup_reloads_the_file_usr1_logs_status_term_bows_out(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pycarp")
     path = tmp_path / "pycarp.toml"
-    path.write_text(group_toml(1, "198.51.100.100/24"))
+    path.write_text(daemon_toml(tmp_path) + group_toml(1, "198.51.100.100/24"))
     host = FakeHost(A, {"eth0": FakeSegment()})
     own = ipaddress.ip_interface(f"{A}/24")
     host.addresses.add("eth0", own)  # a reload checks that each group's source is the host's
@@ -79,7 +88,9 @@ def test_an_os_refusal_at_start_is_one_log_line_and_exit_1(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "pycarp.toml"
-    path.write_text(group_toml(1, "198.51.100.100/24").replace("eth0", "eth5"))
+    path.write_text(
+        daemon_toml(tmp_path) + group_toml(1, "198.51.100.100/24").replace("eth0", "eth5")
+    )
     host = FakeHost(A, {"eth0": FakeSegment()})  # no eth5 on this host
     monkeypatch.setattr(pycarp.platform.linux, "linux_platform", host.platform)
     try:

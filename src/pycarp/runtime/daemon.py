@@ -22,7 +22,7 @@ from collections.abc import Callable
 import pycarp
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 from pycarp.core import events as ev
-from pycarp.core.actions import Action, State
+from pycarp.core.actions import Action
 from pycarp.core.host import Host
 from pycarp.core.stats import DropStats
 from pycarp.observe import facts
@@ -30,7 +30,8 @@ from pycarp.observe.logsink import log_fact
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
 from pycarp.runtime.driver import GroupDriver, StateListener
-from pycarp.runtime.status import build_status
+from pycarp.runtime.services import Services
+from pycarp.runtime.status import build_status, status_lines
 
 log = logging.getLogger("pycarp")
 
@@ -68,6 +69,7 @@ class Daemon:
         # Every passphrase this daemon has been given: no hook's environment may hold one.
         self._hook_secrets = {group.settings.passphrase for group in config.groups}
         self._previous_signals: dict[int, signal._HANDLER] = {}
+        self._services = Services(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class Daemon:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 self._install_signals(loop)
+                await self._services.start(tasks)
                 if self.platform.open_link_watcher is not None:
                     self._watcher = self.platform.open_link_watcher()
                     loop.add_reader(self._watcher.fileno(), self._on_link_events)
@@ -100,7 +103,9 @@ class Daemon:
                     facts.DaemonStopping(reason=f"bowing out of {len(self.drivers)} group(s)")
                 )
                 await self._stop_groups(list(self.drivers))
+                await self._services.close()
         finally:
+            await self._services.close()
             # Cancelled or failed mid-run: the groups' timers must not outlive the daemon (in a
             # shared event loop they would keep firing and sending through closed sockets).
             for driver in self.drivers.values():
@@ -207,6 +212,15 @@ class Daemon:
         for driver in drivers:
             self.host.remove(driver.key, self._now())
             del self.drivers[driver.key]
+            config = driver.config
+            self.stream.publish(
+                facts.GroupStopped(
+                    group=config.name,
+                    vhid=config.settings.vhid,
+                    interface=config.interface,
+                    reason="stopping" if self._stop.is_set() else "reloaded",
+                )
+            )
             driver.stop_timer()
             driver.addresses_queue.close()
             driver.scripts_queue.close()
@@ -372,28 +386,7 @@ class Daemon:
         )
 
     def status_lines(self) -> list[str]:
-        lines = []
-        for driver in self.drivers.values():
-            m = driver.machine
-            drops = ", ".join(f"{k}={v}" for k, v in m.stats.as_dict().items() if v) or "none"
-            master = (
-                ""
-                if m.state is State.MASTER or m.last_master is None
-                else (f", master {m.last_master}")
-            )
-            lines.append(
-                f"{driver.config.name}: {m.state.value} (advbase {driver.config.settings.advbase}"
-                f", advskew {m.advskew_on_wire}, demotion {m.demotion}{master}); "
-                f"adverts sent {driver.counters.adverts_sent}, send errors "
-                f"{driver.counters.send_errors}, hooks run {driver.counters.hooks.runs} "
-                f"(failed {driver.counters.hooks.failures}, timed out "
-                f"{driver.counters.hooks.timeouts}); drops: {drops}"
-            )
-        for interface, stats in self.interface_drops.items():
-            if stats.total:
-                drops = ", ".join(f"{k}={v}" for k, v in stats.as_dict().items() if v)
-                lines.append(f"{interface}: packets for no group here: {drops}")
-        return lines
+        return status_lines(self)
 
     def reload(self) -> None:
         if self._reload is None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pycarp.control.api import ControlError, DemoteMode
+from pycarp.control.persist import PersistError
 from pycarp.core import events as ev
 from pycarp.core.actions import State
 from pycarp.core.host import GroupKey
@@ -27,7 +28,7 @@ from pycarp.runtime.status import build_status
 if typing.TYPE_CHECKING:
     from pycarp.runtime.daemon import Daemon
 
-SaveMaintenance = Callable[[bool], None]  # raises OSError when it cannot
+SaveMaintenance = Callable[[bool], None]  # raises PersistError (or OSError) when it cannot
 
 
 class DaemonController:
@@ -50,10 +51,8 @@ class DaemonController:
         if self._save is not None:
             try:
                 self._save(on)
-            except OSError as error:
-                raise ControlError(
-                    "not_saved", f"maintenance not changed: cannot save it: {error}"
-                ) from None
+            except (OSError, PersistError) as error:
+                raise ControlError("not_saved", f"maintenance not changed: {error}") from None
         was = host.maintenance
         masters = [k for k, g in host.groups.items() if g.machine.state is State.MASTER]
         host.set_maintenance(on, self._now(), reason=f"maintenance mode (asked by uid {uid})")

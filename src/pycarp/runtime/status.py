@@ -101,3 +101,29 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {reason: count for reason, count in counts.items() if count}
+
+
+def status_lines(daemon: Daemon) -> list[str]:
+    """The SIGUSR1 dump: one line per group, then per interface drops for no group."""
+    lines = []
+    for driver in daemon.drivers.values():
+        m = driver.machine
+        drops = ", ".join(f"{k}={v}" for k, v in m.stats.as_dict().items() if v) or "none"
+        master = (
+            ""
+            if m.state is State.MASTER or m.last_master is None
+            else (f", master {m.last_master}")
+        )
+        lines.append(
+            f"{driver.config.name}: {m.state.value} (advbase {driver.config.settings.advbase}"
+            f", advskew {m.advskew_on_wire}, demotion {m.demotion}{master}); "
+            f"adverts sent {driver.counters.adverts_sent}, send errors "
+            f"{driver.counters.send_errors}, hooks run {driver.counters.hooks.runs} "
+            f"(failed {driver.counters.hooks.failures}, timed out "
+            f"{driver.counters.hooks.timeouts}); drops: {drops}"
+        )
+    for interface, stats in daemon.interface_drops.items():
+        if stats.total:
+            drops = ", ".join(f"{k}={v}" for k, v in stats.as_dict().items() if v)
+            lines.append(f"{interface}: packets for no group here: {drops}")
+    return lines
