@@ -89,7 +89,10 @@ def test_several_requests_on_one_connection(tmp_path: pathlib.Path) -> None:
         "error": "bad_request",
         "message": "unknown command 'nope': one of status, maintenance, demote, state",
     }
-    assert [(e.command, e.ok) for e in running.events] == [("maintenance", True), ("invalid", False)]
+    assert [(e.command, e.ok) for e in running.events] == [
+        ("maintenance", True),
+        ("invalid", False),
+    ]
 
 
 def test_bad_requests_are_refused_and_reported(tmp_path: pathlib.Path) -> None:
@@ -125,23 +128,27 @@ def test_an_oversized_request_is_refused_and_the_connection_closed(tmp_path: pat
 
 
 def test_a_silent_client_is_dropped_after_the_read_timeout(tmp_path: pathlib.Path) -> None:
-    with serving(tmp_path / "c.sock", group=None, read_timeout=0.2) as running:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.settimeout(5)
-            connection.connect(str(running.path))
-            started = time.monotonic()
-            assert connection.recv(100) == b""  # closed by the server, no reply
-            assert time.monotonic() - started < 3
+    with (
+        serving(tmp_path / "c.sock", group=None, read_timeout=0.2) as running,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection,
+    ):
+        connection.settimeout(5)
+        connection.connect(str(running.path))
+        started = time.monotonic()
+        assert connection.recv(100) == b""  # closed by the server, no reply
+        assert time.monotonic() - started < 3
     assert running.events == []
 
 
 def test_a_last_line_without_newline_is_answered(tmp_path: pathlib.Path) -> None:
-    with serving(tmp_path / "c.sock", group=None) as running:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.connect(str(running.path))
-            connection.sendall(b'{"v":1,"command":"status"}')
-            connection.shutdown(socket.SHUT_WR)
-            reply = json.loads(connection.makefile("rb").readline())
+    with (
+        serving(tmp_path / "c.sock", group=None) as running,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection,
+    ):
+        connection.connect(str(running.path))
+        connection.sendall(b'{"v":1,"command":"status"}')
+        connection.shutdown(socket.SHUT_WR)
+        reply = json.loads(connection.makefile("rb").readline())
     assert reply["ok"] is True
 
 

@@ -90,6 +90,7 @@ class StateStore:
         temporary: str | None = None
         try:
             self._make_directory()
+            self._remove_leftovers()
             descriptor, temporary = tempfile.mkstemp(
                 dir=self.directory, prefix=f".{self.path.name}.", suffix=".tmp"
             )
@@ -116,6 +117,12 @@ class StateStore:
             return
         self.directory.mkdir(parents=True, mode=DIRECTORY_MODE)
         os.chmod(self.directory, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a save that a crash interrupted (one writer: the daemon)."""
+        for leftover in self.directory.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
     def _unusable(self, why: str) -> PersistedState:
         command = "pycarp maintenance off"
