@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import socket
+import stat
 import time
 from typing import Any
 
@@ -43,6 +44,10 @@ def request(path: pathlib.Path, payload: dict[str, Any], timeout: float) -> dict
         except PermissionError:
             raise ClientError(f"not permitted to use {path}: {_whom_to_ask(path)}") from None
         except ConnectionRefusedError:
+            if not _is_socket(path):
+                raise ClientError(
+                    f"{path} is not a socket: give --control the daemon's socket"
+                ) from None
             raise ClientError(f"daemon gone: {path} is stale") from None
         except TimeoutError:
             raise ClientError(f"no answer from {path} within {timeout:g} s") from None
@@ -91,6 +96,13 @@ def _check_reply(path: pathlib.Path, raw: bytes) -> dict[str, Any]:
     if not reply["ok"] and not isinstance(reply.get("error"), str):
         raise ClientError(f"malformed reply from {path}: a refusal without an error code")
     return reply
+
+
+def _is_socket(path: pathlib.Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return True  # vanished meanwhile: it was the stale socket
 
 
 def _whom_to_ask(path: pathlib.Path) -> str:
