@@ -50,8 +50,9 @@ def parser(name: str, description: str, epilog: str) -> Parser:
     return p
 
 
-def socket_path(text: str | None, run_dir: pathlib.Path = RUN_DIR) -> pathlib.Path:
+def socket_path(text: str | None, run_dir: pathlib.Path | None = None) -> pathlib.Path:
     """The socket ``--control`` names; without it, the default one or the only one running."""
+    run_dir = RUN_DIR if run_dir is None else run_dir
     if text is not None:
         if not text or "\0" in text:
             raise UsageError(f"--control {text!r}: give a socket path or an instance NAME")
