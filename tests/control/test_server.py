@@ -327,3 +327,32 @@ def test_control_error_fields() -> None:
         "error": "conflict",
         "message": "1@eth0 is in maintenance",
     }
+
+
+def test_a_failed_accept_is_survived(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("pycarp.control.server.ACCEPT_RETRY", 0.01)
+
+    async def scenario() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        real = loop.sock_accept
+        failures = [OSError(24, "Too many open files")]
+
+        async def flaky(listener: socket.socket) -> tuple[socket.socket, Any]:
+            if failures:
+                raise failures.pop()
+            return await real(listener)
+
+        monkeypatch.setattr(loop, "sock_accept", flaky)
+        path = tmp_path / "c.sock"
+        server = ControlServer(path, FakeController(), group=None, on_request=lambda _f: None)
+        await server.start()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(server.serve())
+            reply = await asyncio.to_thread(request, path, {"command": "status"}, 5)
+            await server.close()
+        return reply
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10))["ok"] is True
+    assert "cannot accept: [Errno 24] Too many open files" in caplog.text

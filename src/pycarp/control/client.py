@@ -37,7 +37,10 @@ def request(path: pathlib.Path, payload: dict[str, Any], timeout: float) -> dict
         connection.settimeout(timeout)
         try:
             connection.connect(str(path))
-            connection.sendall(protocol.encode(document))
+            # A daemon that refuses at once (busy) may close before our request is sent:
+            # its answer is still in our receive queue, so read it rather than report EPIPE.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                connection.sendall(protocol.encode(document))
             raw = _read_line(connection, deadline)
         except FileNotFoundError:
             raise ClientError(f"no pycarp daemon at {path} (is it running? --control)") from None

@@ -37,6 +37,7 @@ SOCKET_MODE = 0o660
 RUN_DIR_MODE = 0o755
 MAX_CONNECTIONS = 16
 WRITE_TIMEOUT = 10.0
+ACCEPT_RETRY = 0.5  # seconds to wait after a failed accept (out of descriptors)
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 
@@ -101,7 +102,12 @@ class ControlServer:
         try:
             async with asyncio.TaskGroup() as tasks:
                 while True:
-                    connection, _address = await loop.sock_accept(listener)
+                    try:
+                        connection, _address = await loop.sock_accept(listener)
+                    except OSError as error:  # EMFILE and the like: the daemon must live on
+                        log.warning("control socket: cannot accept: %s", error)
+                        await asyncio.sleep(ACCEPT_RETRY)
+                        continue
                     connection.setblocking(False)
                     if self._active >= self._max_connections:
                         _refuse_busy(connection, self._max_connections)
