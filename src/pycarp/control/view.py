@@ -14,6 +14,8 @@ from typing import Any
 
 from pycarp.control.api import PROTOCOL_VERSION
 
+DAY = 86400.0
+
 
 class ViewError(Exception):
     """The document does not have the v1 shape; the message is one line."""
@@ -52,8 +54,10 @@ def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
     since = group["since_wall"]
     clock = time.localtime(since) if local else time.gmtime(since)
     ago = _duration(max(now - since, 0.0))
+    # The time of day alone is ambiguous after a day: then the date too.
+    shape = "%H:%M:%S" if now - since < DAY else "%Y-%m-%d %H:%M:%S"
     lines = [
-        f"{group['group']}  {group['state']} since {time.strftime('%H:%M:%S', clock)} "
+        f"{group['group']}  {group['state']} since {time.strftime(shape, clock)} "
         f"({ago} ago): {group['reason']}"
     ]
     if group["maintenance"]:
