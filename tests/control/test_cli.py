@@ -273,3 +273,20 @@ def test_several_sockets_is_a_usage_error_on_the_command_line(
         f"pycarp maintenance: error: several daemons in {tmp_path} (a, b): "
         "choose one with --control NAME\n"
     )
+
+
+def test_status_into_a_closed_pipe_ends_quietly(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    with serving(tmp_path / "c.sock", group=None) as s:
+        done = subprocess.run(
+            f"{sys.executable} -m pycarp status --watch 0.1 --control {s.path} | head -n 1",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.stdout.startswith("pycarp pycarp (pid 4242")
+    assert done.stderr == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -64,6 +65,9 @@ def main(argv: list[str]) -> int:
             return _once(args.control, args.json)
         return _watch(args.control, args.json, args.watch)
     except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `pycarp status --watch | head`: the reader is done, so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
