@@ -17,6 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("pycarp.cli.lab", "build/tear down a network-namespace lab (root)"),
     "demo": ("pycarp.cli.demo", "live failover demo in a throwaway lab (root)"),
     "table": ("pycarp.cli.table", "print the state machine's transition table"),
+    "status": ("pycarp.cli.status", "show a running daemon's groups: state, master, why"),
+    "maintenance": ("pycarp.cli.maintenance", "maintenance on|off: keep this node from master"),
+    "demote": ("pycarp.cli.demote", "demote +N|-N|=N [VHID@IF]: change the operator demotion"),
+    "state": ("pycarp.cli.state", "state VHID@IF master|backup: force a group's state now"),
 }
 
 
@@ -30,7 +34,7 @@ def _overview() -> str:
         "",
         "subcommands:",
     ]
-    lines += [f"  {name:<10} {text}" for name, (_module, text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<12} {text}" for name, (_module, text) in SUBCOMMANDS.items()]
     lines.append("")
     lines.append("Each subcommand has its own --help.")
     return "\n".join(lines)

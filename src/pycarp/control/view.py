@@ -1,0 +1,118 @@
+"""``pycarp status`` for people: the status document (docs/control.md) as a few lines per group.
+
+A pure function of the document and the clock, so the view is tested without a daemon. What
+it shows is chosen for the question an operator asks at 3 a.m., "why is this node (not) the
+master?": the state and since when, the configured timing next to what goes on the wire, every
+source of demotion, who the master is and what it advertises, and the daemon's own sentence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pycarp.control.api import PROTOCOL_VERSION
+
+DAY = 86400.0
+
+
+class ViewError(Exception):
+    """The document does not have the v1 shape; the message is one line."""
+
+
+def render(document: Mapping[str, Any], now: float, *, local: bool = True) -> str:
+    """The human view of ``document`` at wall time ``now`` (``local``: local time of day)."""
+    if document.get("v") != PROTOCOL_VERSION:
+        raise ViewError(f"status document version {document.get('v')!r}, expected 1")
+    try:
+        lines = _header(document)
+        for group in document["groups"]:
+            lines.append("")
+            lines += _group(group, now, local)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ViewError(f"status document is malformed ({type(error).__name__}: {error})") from None
+    return "\n".join(lines)
+
+
+def _header(document: Mapping[str, Any]) -> list[str]:
+    operator = document["demotion"]["operator"]
+    lines = [
+        f"pycarp {document['instance']} (pid {document['pid']}, up "
+        f"{_duration(document['uptime'])}): maintenance {_on(document['maintenance'])}, "
+        f"operator demotion {operator:+d}, {len(document['groups'])} groups"
+    ]
+    for interface in document["interfaces"]:
+        carrier = {True: "carrier up", False: "CARRIER DOWN", None: "carrier ignored"}[
+            interface["carrier"]
+        ]
+        lines.append(f"  {interface['interface']}: {carrier}; drops {_counts(interface['drops'])}")
+    return lines
+
+
+def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
+    since = group["since_wall"]
+    clock = time.localtime(since) if local else time.gmtime(since)
+    ago = _duration(max(now - since, 0.0))
+    # The time of day alone is ambiguous after a day: then the date too.
+    shape = "%H:%M:%S" if now - since < DAY else "%Y-%m-%d %H:%M:%S"
+    lines = [
+        f"{group['group']}  {group['state']} since {time.strftime(shape, clock)} "
+        f"({ago} ago): {group['reason']}"
+    ]
+    if group["maintenance"]:
+        lines[0] += "  [maintenance]"
+    add = lines.append
+    add(f"  addresses  {', '.join(group['addresses']) or '(none)'}")
+    wire = group["advskew_on_wire"]
+    add(
+        f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
+        f"advskew {wire} on the wire; preempt {_on(group['preempt'])}"
+    )
+    sources = {name: value for name, value in group["demotion_sources"].items() if value}
+    detail = ", ".join(f"{name} {value:+d}" for name, value in sorted(sources.items()))
+    add(f"  demotion   {group['demotion']}" + (f" ({detail})" if detail else ""))
+    add(f"  master     {_master(group['master'])}")
+    add(f"  why        {group['why']}")
+    add(
+        f"  adverts    sent {group['adverts_sent']}, received {group['adverts_received']}, "
+        f"send errors {group['send_errors']}"
+    )
+    add(f"  drops      {_counts(group['drops'])}")
+    hooks = group["hooks"]
+    add(
+        f"  hooks      runs {hooks['runs']}, failures {hooks['failures']}, "
+        f"timeouts {hooks['timeouts']}"
+    )
+    return lines
+
+
+def _master(master: Mapping[str, Any] | None) -> str:
+    if master is None:
+        return "none heard"
+    who = f"{master['address']} (us)" if master["is_us"] else master["address"]
+    return f"{who}, advertising advbase {master['advbase']} advskew {master['advskew']}"
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    shown = [f"{reason} {count}" for reason, count in sorted(counts.items()) if count]
+    return ", ".join(shown) if shown else "none"
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _duration(seconds: float) -> str:
+    """42s, 5m07s, 3h02m, 4d05h: two units at most, the way people read an age."""
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s"
+    minutes, second = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{second:02d}s"
+    hours, minute = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minute:02d}m"
+    days, hour = divmod(hours, 24)
+    return f"{days}d{hour:02d}h"
