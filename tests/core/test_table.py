@@ -196,5 +196,5 @@ def test_every_state_and_input(pair: tuple[State, Input], preempt: bool) -> None
         if isinstance(action, RunHook):
             assert action.hook is (Hook.UP if expected.state is State.MASTER else Hook.DOWN)
         if isinstance(action, SendAdvertisement):
-            bows_out = expected.state is State.INIT or inp is Input.HAND_OVER
+            bows_out = expected.state is State.INIT or TRANSITIONS[pair] is Step.HAND_OVER
             assert action.bow_out is bows_out

@@ -288,12 +288,7 @@ class GroupMachine:
             case Step.ADVERTISE:
                 return self._advertise(now)
             case Step.STEP_DOWN:
-                reason = (
-                    "forced to backup"
-                    if inp is Input.FORCE_BACKUP
-                    else f"{self._pending_verdict_reason}"
-                )
-                return self._step_down(now, reason)
+                return self._step_down(now, self._pending_verdict_reason)
             case Step.YIELD:
                 last_word = self._advertise(now)
                 return [*last_word, *self._step_down(now, self._pending_verdict_reason)]
@@ -308,9 +303,11 @@ class GroupMachine:
                     State.INIT, f"cannot send advertisements: {event.error}", bow_out=False
                 )
             case Step.HAND_OVER:
-                assert isinstance(event, ev.HandOverRequested)
+                reason = (
+                    event.reason if isinstance(event, ev.HandOverRequested) else "forced to backup"
+                )
                 last_word = self._advertise(now, bow_out=True)
-                return [*last_word, *self._step_down(now, event.reason)]
+                return [*last_word, *self._step_down(now, reason)]
             case Step.STOP:  # pragma: no branch - the match is exhaustive (mypy checks it)
                 self._running = False
                 return self._leave(State.INIT, "shutting down", bow_out=True)

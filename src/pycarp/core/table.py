@@ -109,7 +109,10 @@ _ROWS: dict[State, dict[Input, Step]] = {
         Input.LINK_UP: Step.IGNORE,
         Input.LINK_DOWN: Step.LINK_LOST,
         Input.FORCE_MASTER: Step.IGNORE,
-        Input.FORCE_BACKUP: Step.STEP_DOWN,
+        # FreeBSD steps down silently: the backups wait out their master-down interval, and
+        # the best of them is often the one just forced (its timer is the shortest), so it
+        # comes back after seconds without service. A bow-out hands over to the next one now.
+        Input.FORCE_BACKUP: Step.HAND_OVER,
         Input.SHUTDOWN: Step.STOP,
         # Yield with a last advert, as ucarp does: the winner hears a slower master and
         # reasserts (announces), so clients that followed us are pointed back at it at once.

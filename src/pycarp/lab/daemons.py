@@ -69,11 +69,19 @@ class Daemon:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def status(self) -> dict[str, typing.Any]:
-        """The daemon's status document (``pycarp status --json``)."""
-        done = self.control("status", "--json")
-        if done.returncode != 0:
-            raise LabError(f"pycarp status on {self.node}: {done.stderr.strip()}")
-        document: dict[str, typing.Any] = json.loads(done.stdout)
+        """The daemon's status document, asked over its control socket in this process (what
+        ``pycarp status --json`` prints, without starting an interpreter per look)."""
+        from pycarp.control.client import ClientError, request
+
+        if self.control_path is None:
+            raise LabError(f"{self.kind} on {self.node} has no control socket")
+        try:
+            reply = request(self.control_path, {"v": 1, "command": "status"}, timeout=10.0)
+        except ClientError as error:
+            raise LabError(f"pycarp status on {self.node}: {error}") from None
+        if not reply.get("ok"):
+            raise LabError(f"pycarp status on {self.node}: {reply.get('message')}")
+        document: dict[str, typing.Any] = reply["status"]
         return document
 
     def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
