@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import os
 import pathlib
+import signal
 import socket
 import threading
 import time
@@ -15,8 +17,14 @@ from collections.abc import Iterator
 
 import pytest
 
+import pycarp.platform.linux
+from pycarp.cli import run as cli_run
+from pycarp.config.toml import load_config
 from pycarp.runtime import systemd
 from pycarp.runtime.systemd import Notifier, summarise
+
+from .fakes import FakeHost, FakeSegment
+from .support import SECRET, run, wait_until
 
 
 class Listener:
@@ -192,3 +200,45 @@ def test_systemd_gone_is_one_warning_not_an_exception(
 )
 def test_summary(states: list[str], expected: str) -> None:
     assert summarise(states) == expected
+
+
+def test_pycarp_run_tells_systemd_ready_status_reload_and_stop(
+    listener: Listener, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's entry coroutine on a fake platform, with real signals (as test_signals)."""
+    path = tmp_path / "web.toml"
+    path.write_text(
+        '[[group]]\ninterface = "eth0"\nsource = "198.51.100.1"\nvhid = 1\n'
+        f'passphrase = "{SECRET}"\naddresses = ["198.51.100.100/24"]\ndead_ratio = 1\n'
+    )
+    host = FakeHost("198.51.100.1", {"eth0": FakeSegment()})
+    host.addresses.add("eth0", ipaddress.ip_interface("198.51.100.1/24"))
+    monkeypatch.setattr(pycarp.platform.linux, "linux_platform", host.platform)
+    for name, value in env_for(listener, WATCHDOG_USEC="200000").items():
+        monkeypatch.setenv(name, value)
+
+    def said(key: str, value: str | None = None) -> bool:
+        return any(key in m and value in (None, m[key]) for _, m in list(listener.received))
+
+    async def scenario() -> int:
+        task = asyncio.create_task(cli_run._run(load_config(path)))
+        try:
+            await wait_until(lambda: said("READY"), 2.5, "READY=1")
+            await wait_until(lambda: said("STATUS", "1 group: 1 MASTER"), 2.5, "master status")
+            os.kill(os.getpid(), signal.SIGHUP)
+            await wait_until(lambda: said("RELOADING"), 2.5, "RELOADING=1")
+            await wait_until(lambda: len(listener.times_of("READY")) == 2, 2.5, "READY again")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return await asyncio.wait_for(task, 5)
+        finally:
+            task.cancel()
+            host.close()
+
+    assert run(scenario()) == 0
+    messages = listener.messages()
+    first_ready = next(m for m in messages if "READY" in m)
+    assert first_ready["STATUS"].startswith("1 group: 1 ")  # BACKUP or already MASTER
+    assert messages[-1]["STOPPING"] == "1"
+    assert len(listener.times_of("WATCHDOG")) >= 5
+    reloading = listener.times_of("RELOADING")[0]
+    assert listener.times_of("READY")[1] >= reloading
