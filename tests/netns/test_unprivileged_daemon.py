@@ -1,11 +1,12 @@
 """pycarp as a plain user with only CAP_NET_RAW and CAP_NET_ADMIN, as pycarp.service runs it.
 
 h1 runs pycarp as user nobody through ``setpriv`` with those two capabilities in its inheritable,
-ambient and bounding sets (what systemd's ``User=``, ``AmbientCapabilities=`` and
-``CapabilityBoundingSet=`` give it); h2 runs it as root, with a higher advskew. The unprivileged
-daemon must do everything the root one does: win the election and hold the address, clean up
-after itself on SIGTERM, and be taken over from after a kill -9. Its control socket, state
-directory and events file live in a directory nobody owns (the lab's run directory is root's).
+ambient and bounding sets and no_new_privs (what the unit's ``User=``, ``AmbientCapabilities=``,
+``CapabilityBoundingSet=`` and ``NoNewPrivileges=`` give it); h2 runs it as root, with a
+higher advskew. The unprivileged daemon must do everything the root one does: win the election
+and hold the address, clean up after itself on SIGTERM, and be taken over from after a kill -9.
+Its control socket, state directory and events file live in a directory nobody owns (the lab's
+run directory is root's).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def test_an_unprivileged_master_holds_the_address_and_a_root_backup_takes_over_a
     assert status["Uid"].split()[:2] == [str(NOBODY)] * 2, status["Uid"]
     assert int(status["CapEff"], 16) == NET_RAW_AND_NET_ADMIN
     assert int(status["CapBnd"], 16) == NET_RAW_AND_NET_ADMIN
+    assert status["NoNewPrivs"] == "1"  # as under NoNewPrivileges=yes
 
     wait_for_state(h1, "MASTER", timeout=ELECTION_TIMEOUT)
     wait_for(lambda: held_ips(lab, "h1") == {"198.51.100.100"}, 2.0)

@@ -168,8 +168,9 @@ def as_user(
 ) -> list[str]:
     """A ``setpriv`` prefix running a program as ``uid`` (and its group) with no supplementary
     group and only ``capabilities`` (setpriv's names), in every set a child could inherit or
-    regain them from: what systemd's ``User=``, ``AmbientCapabilities=`` and
-    ``CapabilityBoundingSet=`` give pycarp.service. Root only (it changes the uid)."""
+    regain them from, and no_new_privs: what systemd's ``User=``, ``AmbientCapabilities=``,
+    ``CapabilityBoundingSet=`` and ``NoNewPrivileges=`` give pycarp.service. Root only (it
+    changes the uid)."""
     sets = ",".join(["-all", *(f"+{c}" for c in capabilities)])
     return [
         "setpriv",
@@ -179,6 +180,7 @@ def as_user(
         f"--inh-caps={sets}",
         f"--ambient-caps={sets}",
         f"--bounding-set={sets}",
+        "--no-new-privs",
         "--",
     ]
 
