@@ -28,6 +28,7 @@ from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
 from pycarp.platform import linux
 from pycarp.platform.ports import IPInterface
+from pycarp.runtime.hooks import CAP_NET_ADMIN, CAP_NET_RAW, Capabilities
 
 SECRET = "cli-s3cret-pass"
 GOOD = ["-i", "eth0", "-s", "198.51.100.1", "-v", "1", "-a", "198.51.100.100"]
@@ -148,24 +149,68 @@ def test_usage_errors_are_one_line_too(capsys: pytest.CaptureFixture[str], argv:
     one_error_line(capsys)
 
 
-def test_a_valid_command_line_without_root_is_refused(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def holding(monkeypatch: pytest.MonkeyPatch, *capabilities: int) -> None:
+    """This process as a user holding just ``capabilities`` (effective, permitted, ambient)."""
+    mask = sum(1 << c for c in capabilities)
+    own = Capabilities(
+        inheritable=mask, permitted=mask, effective=mask, bounding=mask, ambient=mask
+    )
+    monkeypatch.setattr(Capabilities, "of_this_process", classmethod(lambda cls: own))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
+
+
+@pytest.mark.parametrize(
+    ("held", "missing"),
+    [
+        (
+            (),
+            "capabilities CAP_NET_RAW (raw sockets for adverts and announcements), "
+            "CAP_NET_ADMIN (adding and removing addresses)",
+        ),
+        ((CAP_NET_RAW,), "capability CAP_NET_ADMIN (adding and removing addresses)"),
+        ((CAP_NET_ADMIN,), "capability CAP_NET_RAW (raw sockets for adverts and announcements)"),
+    ],
+    ids=["none", "net_raw only", "net_admin only"],
+)
+def test_a_valid_command_line_without_the_capabilities_is_refused_naming_them(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    held: tuple[int, ...],
+    missing: str,
+) -> None:
+    holding(monkeypatch, *held)
     monkeypatch.setenv(PASS_ENV, SECRET)
     assert cli_main.main(GOOD) == 2
-    assert one_error_line(capsys) == "pycarp: error: needs root (raw sockets and address changes)"
+    assert one_error_line(capsys) == (
+        f"pycarp: error: missing {missing}: run as root, or as a user holding CAP_NET_RAW and "
+        "CAP_NET_ADMIN (systemd: AmbientCapabilities=, see contrib/systemd)"
+    )
+
+
+def test_a_user_holding_net_raw_and_net_admin_reaches_the_daemon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[DaemonConfig] = []
+
+    async def run(config: DaemonConfig, stop: object = None) -> int:
+        started.append(config)
+        return 0
+
+    holding(monkeypatch, CAP_NET_RAW, CAP_NET_ADMIN)
+    monkeypatch.setattr(cli_run, "_run", run)
+    assert cli_main.main([*GOOD, "-p", SECRET]) == 0
+    assert len(started) == 1
 
 
 def test_pass_on_the_command_line_warns_without_showing_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    holding(monkeypatch)
     assert cli_main.main([*GOOD, "-p", SECRET]) == 2
     err = capsys.readouterr().err
     assert "prefer --passfile" in err
     assert SECRET not in err
-    assert err.splitlines()[-1].startswith("pycarp: error: needs root")
+    assert err.splitlines()[-1].startswith("pycarp: error: missing capabilities CAP_NET_RAW")
 
 
 def test_run_help_mentions_every_ucarp_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,10 +9,15 @@ import logging
 import os
 import signal
 import sys
+import typing
 
 from pycarp.cli import logs, stopping
 from pycarp.config.flags import build_parser, config_from_args
 from pycarp.config.model import ConfigError, DaemonConfig
+
+if typing.TYPE_CHECKING:
+    from pycarp.runtime.daemon import Daemon
+    from pycarp.runtime.systemd import Notifier
 
 log = logging.getLogger("pycarp")
 
@@ -31,8 +36,13 @@ def main(argv: list[str]) -> int:
             "pycarp: warning: --pass shows the passphrase in `ps` to every user: prefer --passfile",
             file=sys.stderr,
         )
-    if os.geteuid() != 0:
-        print("pycarp: error: needs root (raw sockets and address changes)", file=sys.stderr)
+    if args.check_config:
+        from pycarp.cli.check import check_config
+
+        return check_config(config)
+    missing = _privilege_problem()
+    if missing is not None:
+        print(f"pycarp: error: {missing}", file=sys.stderr)
         return 2
     problem = _hook_problem(config)
     if problem is not None:
@@ -74,6 +84,13 @@ def _set_up_logging(config: DaemonConfig) -> bool:
     return True
 
 
+def _privilege_problem() -> str | None:
+    """The daemon needs CAP_NET_RAW and CAP_NET_ADMIN, not root (runtime/privileges.py)."""
+    from pycarp.runtime.privileges import daemon_privilege_problem
+
+    return daemon_privilege_problem()
+
+
 def _hook_problem(config: DaemonConfig) -> str | None:
     """A hook would have to run with the daemon's privileges: refuse to start instead."""
     from pycarp.runtime.hooks import privilege_problem
@@ -86,6 +103,7 @@ def _hook_problem(config: DaemonConfig) -> str | None:
 async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -> int:
     from pycarp.platform.linux import linux_platform
     from pycarp.runtime.daemon import Daemon
+    from pycarp.runtime.systemd import Notifier
 
     loop = asyncio.get_running_loop()
     # Worker threads (netlink, announcements) never take SIGINT/SIGTERM: the main thread does,
@@ -93,6 +111,7 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
     loop.set_default_executor(
         concurrent.futures.ThreadPoolExecutor(initializer=_main_thread_takes_the_signals)
     )
+    notifier = Notifier()  # systemd's Type=notify and watchdog; idle when not under systemd
 
     reload = None
     if config.config_path is not None:
@@ -102,9 +121,15 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
         path = config.config_path
 
         def reload() -> DaemonConfig:
-            loaded = load_config(path)
-            check_host(loaded, platform.addresses)  # a new group on a missing interface
-            return loaded
+            # In a worker thread, while the daemon keeps running: systemd shows "reloading"
+            # until the file is read (accepted or refused, the daemon goes on either way).
+            notifier.reloading()
+            try:
+                loaded = load_config(path)
+                check_host(loaded, platform.addresses)  # a new group on a missing interface
+                return loaded
+            finally:
+                notifier.ready()
 
     try:
         platform = linux_platform()
@@ -123,15 +148,44 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
     gc.collect()
     gc.freeze()
     try:
-        return await daemon.run()
+        return await _run_and_notify(daemon, notifier)
     except ExceptionGroup as group:
         # An OS refusal (no such interface, address in use, ...) is an operator problem: one
         # line each, no traceback. Anything else is a bug and keeps its traceback.
-        if not all(isinstance(e, OSError) for e in group.exceptions):
+        failures, others = group.split(OSError)
+        if others is not None or failures is None:
             raise
-        for failure in group.exceptions:
+        for failure in _leaves(failures):
             log.error("fatal: %s", failure)
         return 1
+    finally:
+        notifier.close()
+
+
+async def _run_and_notify(daemon: Daemon, notifier: Notifier) -> int:
+    """The daemon, and beside it the notifier: READY=1 once every group has started, the
+    watchdog pinged from this loop, STATUS as the groups' states change, STOPPING=1 at the end.
+    """
+    from pycarp.runtime.systemd import summarise
+
+    def summary() -> str:
+        return summarise(driver.state.value for driver in daemon.drivers.values())
+
+    async with asyncio.TaskGroup() as tasks:
+        telling = tasks.create_task(notifier.run(summary, ready=daemon.started))
+        try:
+            return await daemon.run()
+        finally:
+            notifier.stopping()
+            telling.cancel()
+
+
+def _leaves(group: BaseExceptionGroup[OSError]) -> list[OSError]:
+    """The exceptions in ``group`` and the groups nested in it (the TaskGroups nest)."""
+    found: list[OSError] = []
+    for each in group.exceptions:
+        found.extend(_leaves(each) if isinstance(each, BaseExceptionGroup) else [each])
+    return found
 
 
 def _main_thread_takes_the_signals() -> None:

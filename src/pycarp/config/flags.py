@@ -76,8 +76,12 @@ unless an --upscript/--downscript is given: then, exactly as under ucarp, the sc
 Scripts are called as `SCRIPT <interface> <address> [xparam]` (once per address), without a
 shell, with PYCARP_VHID, PYCARP_INTERFACE, PYCARP_ADDRESSES, PYCARP_OLD_STATE, PYCARP_NEW_STATE
 and PYCARP_REASON in their environment (never the passphrase). Hooks run through setpriv
-without root's capabilities: none with native addresses, only CAP_NET_ADMIN and CAP_NET_RAW
-when scripts manage the addresses.
+without the daemon's capabilities: none with native addresses, only CAP_NET_ADMIN and
+CAP_NET_RAW when scripts manage the addresses.
+
+Privileges: pycarp needs CAP_NET_RAW and CAP_NET_ADMIN, not root: run it as root or as a user
+holding both (contrib/systemd/pycarp@.service runs it as user pycarp). --check-config needs
+neither: it validates the configuration and the host, prints a summary and exits (0 or 2).
 
 Signals: TERM/INT bow out (a backup takes over within one interval), release the addresses and
 exit 0 (a repeated signal changes nothing); HUP re-reads --config; USR1 logs the status of

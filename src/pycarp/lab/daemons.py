@@ -143,8 +143,10 @@ def start_pycarp(
     workdir: pathlib.Path,
     passphrase: str | None = LAB_PASSPHRASE,
     tag: str = "",
+    wrapper: typing.Sequence[str] = (),
 ) -> Daemon:
-    """Run ``python -m pycarp ARGS`` on ``node`` (the passphrase goes in ``PYCARP_PASS``).
+    """Run ``python -m pycarp ARGS`` on ``node`` (the passphrase goes in ``PYCARP_PASS``),
+    through ``wrapper`` if given (e.g. :func:`as_user`).
 
     Unless ``args`` name their own, the daemon gets a control socket and a state directory in
     the lab's run directory and an ``--events`` file in ``workdir``, all named after the node
@@ -172,13 +174,58 @@ def start_pycarp(
     with log_path.open("wb") as log:
         process = lab.popen(
             node,
-            [sys.executable, "-m", "pycarp", *args],
+            [*wrapper, sys.executable, "-m", "pycarp", *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
     return Daemon("pycarp", node, process, log_path, control, state, events)
+
+
+NOBODY = 65534  # Debian's user (and group) nobody
+DAEMON_CAPABILITIES = ("net_raw", "net_admin")
+
+
+def as_user(
+    uid: int = NOBODY, capabilities: typing.Sequence[str] = DAEMON_CAPABILITIES
+) -> list[str]:
+    """A ``setpriv`` prefix running a program as ``uid`` (and its group) with no supplementary
+    group and only ``capabilities`` (setpriv's names), in every set a child could inherit or
+    regain them from, and no_new_privs: what systemd's ``User=``, ``AmbientCapabilities=``,
+    ``CapabilityBoundingSet=`` and ``NoNewPrivileges=`` give pycarp.service. Root only (it
+    changes the uid)."""
+    sets = ",".join(["-all", *(f"+{c}" for c in capabilities)])
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        f"--inh-caps={sets}",
+        f"--ambient-caps={sets}",
+        f"--bounding-set={sets}",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def why_user_cannot_run_pycarp(uid: int = NOBODY) -> str | None:
+    """Why ``uid`` cannot even start this interpreter with pycarp (None: it can).
+
+    Where it cannot, a checkout or a chroot other users may not enter (the fresh-machine
+    check's root directory is mode 0700), an unprivileged run cannot be tested at all.
+    """
+    probe = subprocess.run(
+        [*as_user(uid, ()), sys.executable, "-c", "import pycarp.cli.run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd="/",
+    )
+    if probe.returncode == 0:
+        return None
+    return (probe.stderr.strip().splitlines() or ["no output"])[-1]
 
 
 def pycarp_args(

@@ -30,6 +30,8 @@ PACKAGES: dict[str, str] = {
     "ping": "iputils-ping",
     # The daemon itself: hooks are started through setpriv to drop capabilities.
     "setpriv": "util-linux",
+    # tests/test_systemd_units.py verifies contrib/systemd (minimal Debian images lack systemd).
+    "systemd-analyze": "systemd",
     "taskset": "util-linux",
     "tcpdump": "tcpdump",
     "tshark": "tshark",

@@ -1,0 +1,108 @@
+"""``pycarp --check-config``: would this configuration start, and what would it run?
+
+For an operator about to ``systemctl reload`` or restart: the same validation the daemon does at
+start (values, then the host: interfaces exist, sources are the host's own), a summary of what
+it found, and no side effect. Nothing here needs root: no CARP socket is opened, no address is
+touched, no control socket or metrics port is bound. The host check reads the interfaces'
+addresses over netlink, which any user may; where even that is impossible (no netlink in a
+build sandbox) the check says it was skipped instead of failing, since the file itself is valid.
+
+A mistake is one ``pycarp: error:`` line on stderr and exit 2, nothing on stdout, exactly as the
+daemon would refuse to start. Missing capabilities are only reported: the check is meant to run
+as any user, the daemon is not.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+
+
+def check_config(config: DaemonConfig) -> int:
+    """Print the summary of a valid ``config`` (exit status 0), or its one-line error (2)."""
+    from pycarp.runtime.hooks import privilege_problem
+    from pycarp.runtime.privileges import missing_capabilities
+
+    if any(g.upscript or g.downscript or g.notify for g in config.groups):
+        problem = privilege_problem()
+        if problem is not None:
+            print(f"pycarp: error: {problem}", file=sys.stderr)
+            return 2
+    try:
+        host = _check_host(config)
+    except ConfigError as error:
+        print(f"pycarp: error: {error}", file=sys.stderr)
+        return 2
+    for line in describe(config):
+        print(line)
+    print(f"host: {host}")
+    missing = missing_capabilities()
+    if missing:
+        print(
+            f"privileges: this process lacks {' and '.join(missing)}; the daemon needs "
+            "CAP_NET_RAW and CAP_NET_ADMIN (not needed for this check)"
+        )
+    else:
+        print("privileges: CAP_NET_RAW and CAP_NET_ADMIN held")
+    return 0
+
+
+def describe(config: DaemonConfig) -> list[str]:
+    """One line per group, then the daemon-wide options."""
+    count = len(config.groups)
+    origin = f" from {config.config_path}" if config.config_path is not None else ""
+    lines = [f"configuration valid: {count} group{'s' if count != 1 else ''}{origin}"]
+    lines += [f"  {_group_line(group)}" for group in config.groups]
+    control = "off"
+    if config.control is not None:
+        control = str(config.control)
+        if config.control_group is not None:
+            control += f" (also group {config.control_group})"
+    lines.append(f"control socket: {control}")
+    lines.append(f"state dir: {config.state_dir if config.state_dir is not None else 'off'}")
+    events = {None: "off", "-": "standard output"}.get(config.events, config.events)
+    lines.append(f"events: {events}")
+    metrics = "off"
+    if config.metrics is not None:
+        host, port = config.metrics
+        metrics = f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+    lines.append(f"metrics: {metrics}")
+    return lines
+
+
+def _group_line(group: GroupConfig) -> str:
+    settings = group.settings
+    addresses = ", ".join(str(prefix) for prefix in group.prefixes)
+    if group.native_addresses:
+        mode = "native addresses"
+    else:
+        scripts = [
+            f"{kind} {path}"
+            for kind, path in (("up", group.upscript), ("down", group.downscript))
+            if path
+        ]
+        mode = f"scripts ({', '.join(scripts) or 'none'})"
+    return (
+        f"{group.name}: {addresses}; advbase {settings.advbase}, advskew {settings.advskew}; {mode}"
+    )
+
+
+def _check_host(config: DaemonConfig) -> str:
+    """The host pre-flight, if this process can read the host's addresses: what it concluded.
+
+    ConfigError when the host cannot run the configuration (a missing interface, a source
+    that is not the host's), as at the daemon's start.
+    """
+    from pycarp.config.preflight import check_host
+    from pycarp.platform.linux import linux_address_manager
+
+    try:
+        addresses = linux_address_manager()
+    except OSError as error:
+        return f"not checked (cannot read the host's addresses: {error.strerror or error})"
+    try:
+        check_host(config, addresses)
+    finally:
+        addresses.close()
+    return "every interface exists and every source is one of its addresses"
