@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,7 @@ def public_directory() -> Iterator[pathlib.Path]:
     try:
         yield directory
     finally:
-        subprocess.run(["rm", "-rf", "--", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def as_user(uid: int, gid: int, code: str) -> subprocess.CompletedProcess[str]:
