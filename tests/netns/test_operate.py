@@ -9,6 +9,7 @@ kernel's addresses and the adverts captured on the bridge.
 from __future__ import annotations
 
 import pathlib
+import signal
 import time
 from typing import Any
 
@@ -227,3 +228,27 @@ def test_refusals_are_one_line_and_change_nothing(lab: Lab, tmp_path: pathlib.Pa
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_sigusr2_hands_over_as_ucarp_does(lab: Lab, tmp_path: pathlib.Path) -> None:
+    daemons = start_group(lab, tmp_path, skews={"h1": 0, "h2": 100})
+    wait_for_stable_master(daemons, "h1")
+    h1, h2 = (str(lab.ipv4(n).ip) for n in ("h1", "h2"))
+    with AdvertCapture(lab, tmp_path / "adverts.pcap") as capture:
+        daemons["h1"].signal(signal.SIGUSR2)
+        wait_status(daemons["h2"], "MASTER", timeout=3)
+        adverts = capture.adverts()
+    [bow_out] = [a for a in adverts if a.source == h1 and a.advert.advbase == 255]
+    first = min(a.timestamp for a in adverts if a.source == h2 and a.advert.advbase == 1)
+    assert 100 / 256 - 0.05 <= first - bow_out.timestamp <= 100 / 256 + BOW_OUT_MARGIN
+    [asked] = [e for e in daemons["h1"].events() if e["event"] == "control"]
+    assert (asked["command"], asked["uid"], asked["message"]) == (
+        "SIGUSR2",
+        -1,
+        "1 master(s) handed over",
+    )
+    # Not maintenance: no demotion; without preempt h1 stays backup while h2 advertises.
+    time.sleep(master_down(0) + 0.5)
+    status = group_status(daemons["h1"])
+    assert (status["state"], status["advskew_on_wire"]) == ("BACKUP", 0)
+    assert daemons["h1"].alive()
