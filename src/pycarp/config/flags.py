@@ -85,7 +85,11 @@ neither: it validates the configuration and the host, prints a summary and exits
 
 Signals: TERM/INT bow out (a backup takes over within one interval), release the addresses and
 exit 0 (a repeated signal changes nothing); HUP re-reads --config; USR1 logs the status of
-every group. Adverts replayed by a host without the key are ignored (docs/behaviour.md).
+every group; USR2 makes every master hand over (a bow-out, as ucarp). Adverts replayed by a
+host without the key are ignored (docs/behaviour.md).
+
+A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
+`pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
 
 example (two hosts sharing 198.51.100.100):
   pycarp -i eth0 -s 198.51.100.1 -v 1 -o /etc/pycarp.pass -a 198.51.100.100/24
