@@ -166,11 +166,18 @@ async def _run_and_notify(daemon: Daemon, notifier: Notifier) -> int:
     """The daemon, and beside it the notifier: READY=1 once every group has started, the
     watchdog pinged from this loop, STATUS as the groups' states change, STOPPING=1 at the end.
     """
+    from pycarp.observe.facts import DaemonStopping
+    from pycarp.observe.stream import Published
     from pycarp.runtime.systemd import summarise
 
     def summary() -> str:
         return summarise(driver.state.value for driver in daemon.drivers.values())
 
+    def on_fact(published: Published) -> None:
+        if isinstance(published.fact, DaemonStopping):  # said when the stop begins
+            notifier.stopping()
+
+    daemon.stream.subscribe(on_fact)
     async with asyncio.TaskGroup() as tasks:
         telling = tasks.create_task(notifier.run(summary, ready=daemon.started))
         try:
