@@ -10,7 +10,6 @@ before it exits so no address is left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -31,6 +30,7 @@ from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
 from pycarp.runtime.driver import GroupDriver, StateListener
 from pycarp.runtime.services import Services
+from pycarp.runtime.signals import LoopSignals
 from pycarp.runtime.status import build_status, status_lines
 
 log = logging.getLogger("pycarp")
@@ -68,7 +68,15 @@ class Daemon:
         self.started = asyncio.Event()
         # Every passphrase this daemon has been given: no hook's environment may hold one.
         self._hook_secrets = {group.settings.passphrase for group in config.groups}
-        self._previous_signals: dict[int, signal._HANDLER] = {}
+        self._signals = LoopSignals(
+            {
+                signal.SIGTERM: self.request_stop,
+                signal.SIGINT: self.request_stop,
+                signal.SIGUSR1: self.log_status,
+                signal.SIGUSR2: self.hand_over,
+                signal.SIGHUP: self.reload,
+            }
+        )
         self._services = Services(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -81,7 +89,7 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
-                self._install_signals(loop)
+                self._signals.install(loop)
                 await self._services.start(tasks)
                 if self.platform.open_link_watcher is not None:
                     self._watcher = self.platform.open_link_watcher()
@@ -110,7 +118,7 @@ class Daemon:
             # shared event loop they would keep firing and sending through closed sockets).
             for driver in self.drivers.values():
                 driver.stop_timer()
-            self._remove_signals(loop)
+            self._signals.remove(loop)
             if self._watcher is not None:
                 loop.remove_reader(self._watcher.fileno())
                 self._watcher.close()
@@ -119,40 +127,6 @@ class Daemon:
                 sock.close()
             self._sockets.clear()
         return 0
-
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        handlers = {
-            signal.SIGTERM: self.request_stop,
-            signal.SIGINT: self.request_stop,
-            signal.SIGUSR1: self.log_status,
-            signal.SIGUSR2: self.hand_over,
-            signal.SIGHUP: self.reload,
-        }
-        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
-            for signum, handler in handlers.items():
-                previous = signal.getsignal(signum)
-                loop.add_signal_handler(signum, handler)
-                if signal.getsignal(signum) is not previous:  # not another daemon's, same loop
-                    self._previous_signals[signum] = previous
-
-    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Put back the handlers found at start (asyncio would put the defaults: SIGTERM kills,
-        SIGINT raises KeyboardInterrupt, a second Ctrl-C during teardown would do either).
-
-        The signals are blocked meanwhile (``pycarp run`` keeps them off its worker threads),
-        so one arriving in between waits for the restored handler instead of the default.
-        """
-        signums = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
-        try:
-            for signum in signums:
-                with contextlib.suppress(RuntimeError, ValueError):
-                    loop.remove_signal_handler(signum)
-                previous = self._previous_signals.pop(signum, None)
-                if previous is not None:
-                    signal.signal(signum, previous)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -411,6 +385,13 @@ class Daemon:
         for key in changed + added:
             await self._start_group(wanted[key])
             await asyncio.sleep(0)  # due timers run between groups, as at start-up
+        kept = [
+            name
+            for name in ("control", "control_group", "state_dir", "events", "metrics")
+            if getattr(new, name) != getattr(self.config, name)
+        ]
+        if kept:
+            log.warning("SIGHUP: %s changed: takes effect at the next start", ", ".join(kept))
         self.config = new
         log.info(
             "SIGHUP: reloaded: %d added, %d changed, %d removed, %d untouched",
