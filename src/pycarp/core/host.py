@@ -121,9 +121,10 @@ class Host:
 
     def remove(self, key: GroupKey, now: float) -> None:
         """Stop a group: a master bows out, releases its addresses and runs its down hook."""
-        self.feed(key, ev.ShutdownRequested(), now)
-        del self.groups[key]
-        self._rearm(key, None)
+        self.feed(key, ev.ShutdownRequested(), now)  # disarms the timer as the machine stops
+        group = self.groups.pop(key)
+        if group.last_deadline is not None:  # the caller still holds a timer for it
+            self._rearm(key, None)
         self._demotion_changed(now)
 
     def machine(self, key: GroupKey) -> GroupMachine:
