@@ -327,6 +327,9 @@ def test_maintenance_hands_every_master_over_with_one_bow_out() -> None:
     recorder.clear()
     host.set_maintenance(True, 3.6)  # on again: nobody is master, nothing is sent
     assert recorder.done == []
+    fire(host, ETH0_1)  # nobody took over: it is master again, and says 240 on the wire
+    assert host.machine(ETH0_1).state is State.MASTER
+    assert [wire_advskew(a) for a in recorder.sent(ETH0_1)] == [240]
 
 
 def test_maintenance_off_leaves_no_demotion_from_any_source() -> None:
