@@ -17,6 +17,7 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import Action, SendAdvertisement
 from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
 
@@ -120,44 +121,97 @@ def kinds(actions: list[Action]) -> list[type[Action]]:
 
 
 class Segment:
-    """Real machines on one lossless wire, with a virtual clock (no mocks of the peer).
+    """Hosts on one lossless wire, each a real :class:`~pycarp.core.host.Host` running one group,
+    with a virtual clock (no mocks of the peer, and no feed loop of its own: the Host's).
 
-    Every advert a machine sends reaches every other attached machine at the same instant, with
-    TTL 255 and the sender's source address, exactly as the runtime would deliver it.
+    Every advert a group sends reaches every other wired host at the same instant, with TTL 255
+    and the sender's source address, exactly as the runtime would deliver it; deliveries are
+    made after the sender's feed has finished (breadth first), as a real wire would. Timers
+    are the deadlines the hosts hand to ``rearm``, fired in deadline order (ties: join order).
     """
 
-    def __init__(self, *machines: GroupMachine, now: float = 0.0) -> None:
-        self.machines = list(machines)
+    def __init__(self, now: float = 0.0) -> None:
         self.now = now
         self.log: list[tuple[float, GroupMachine, Action]] = []
+        self._hosts: dict[GroupKey, Host] = {}  # one interface name per host: keys are unique
+        self._unplugged: set[GroupKey] = set()
+        self._deadlines: dict[GroupKey, float] = {}
+        self._outbox: list[tuple[GroupKey, bytes]] = []
 
-    def feed(self, machine: GroupMachine, event: ev.Event) -> list[Action]:
-        """Hand ``event`` to ``machine`` now, then deliver whatever adverts that causes."""
-        first = machine.handle(event, self.now)
-        pending = [(machine, first)]
-        while pending:
-            sender, actions = pending.pop(0)
-            for action in actions:
-                self.log.append((self.now, sender, action))
-                if not isinstance(action, SendAdvertisement):
-                    continue
-                for other in self.machines:
-                    if other is not sender and sender.settings.source is not None:
-                        packet = received(action.payload, source=sender.settings.source)
-                        pending.append((other, other.handle(packet, self.now)))
-        return first
+    def join(
+        self, settings: GroupSettings, seed: int, *, plugged: bool = True, start: bool = True
+    ) -> GroupMachine:
+        """A new host running ``settings`` (its counters drawn from ``random.Random(seed)``),
+        started now unless ``start`` is False (then it waits in INIT for carrier)."""
+        key = (f"seg{len(self._hosts)}", settings.vhid)
+        host = Host(random.Random(seed), self._execute, self._rearm)
+        self._hosts[key] = host
+        if not plugged:
+            self._unplugged.add(key)
+        host.add(key[0], settings, self.now, link_up=start)
+        self._deliver()
+        return host.machine(key)
+
+    def host(self, machine: GroupMachine) -> Host:
+        return self._hosts[self._key(machine)]
+
+    def plug(self, machine: GroupMachine, plugged: bool = True) -> None:
+        """Connect (or cut) the host's cable without telling it: it neither hears nor is heard."""
+        (self._unplugged.discard if plugged else self._unplugged.add)(self._key(machine))
+
+    def kill(self, machine: GroupMachine) -> None:
+        """The host dies silently (kill -9): no bow-out, its timer never fires again."""
+        key = self._key(machine)
+        del self._hosts[key]
+        self._deadlines.pop(key, None)
+
+    def feed(self, machine: GroupMachine, event: ev.Event) -> None:
+        """Hand ``event`` to ``machine``'s host now, then deliver whatever adverts that causes."""
+        key = self._key(machine)
+        self._hosts[key].feed(key, event, self.now)
+        self._deliver()
 
     def run_until(self, until: float) -> None:
-        """Fire every machine's timer, in deadline order, up to ``until``."""
-        while True:
-            due = [m for m in self.machines if m.next_deadline is not None]
-            if not due:
-                break
-            machine = min(due, key=lambda m: m.next_deadline or 0.0)
-            deadline = machine.next_deadline
-            assert deadline is not None
+        """Fire every host's timer, in deadline order, up to ``until``."""
+        while self._deadlines:
+            key = min(
+                self._deadlines, key=lambda k: (self._deadlines[k], list(self._hosts).index(k))
+            )
+            deadline = self._deadlines[key]
             if deadline > until:
                 break
-            self.now = deadline
-            self.feed(machine, ev.TimerExpired())
+            self.now = max(self.now, deadline)
+            del self._deadlines[key]
+            self._hosts[key].timer(key, self.now)
+            self._deliver()
         self.now = max(self.now, until)
+
+    def _key(self, machine: GroupMachine) -> GroupKey:
+        return next(k for k, h in self._hosts.items() if h.machine(k) is machine)
+
+    def _execute(self, key: GroupKey, action: Action) -> ev.Event | None:
+        self.log.append((self.now, self._hosts[key].machine(key), action))
+        if not isinstance(action, SendAdvertisement):
+            return None
+        if key not in self._unplugged:
+            self._outbox.append((key, action.payload))
+        return ev.SendCompleted(ok=True)
+
+    def _rearm(self, key: GroupKey, deadline: float | None) -> None:
+        if deadline is None:
+            self._deadlines.pop(key, None)
+        else:
+            self._deadlines[key] = deadline
+
+    def _deliver(self) -> None:
+        while self._outbox:
+            sender, payload = self._outbox.pop(0)
+            source = (
+                self._hosts[sender].machine(sender).settings.source
+                if sender in self._hosts
+                else None
+            )
+            assert source is not None, "a host on the segment needs a source address"
+            for key, host in list(self._hosts.items()):
+                if key != sender and key not in self._unplugged:
+                    host.receive(key[0], payload, source, 255, self.now)

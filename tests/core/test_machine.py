@@ -264,12 +264,10 @@ def test_takeover_reproduces_ucarps_captured_adverts_but_its_counter() -> None:
 def _pair(
     a: GroupSettings, b: GroupSettings, *, start_b_at: float = 0.0
 ) -> tuple[Segment, GroupMachine, GroupMachine]:
-    first = GroupMachine(a, random.Random(1))
-    second = GroupMachine(b, random.Random(2))
-    segment = Segment(first, second)
-    segment.feed(first, ev.Started())
+    segment = Segment()
+    first = segment.join(a, seed=1)
     segment.run_until(start_b_at)
-    segment.feed(second, ev.Started())
+    second = segment.join(b, seed=2)
     return segment, first, second
 
 
@@ -292,7 +290,7 @@ def test_backup_takes_over_one_master_down_interval_after_the_last_advert() -> N
     last_advert = max(
         t for t, m, a in segment.log if m is master and isinstance(a, SendAdvertisement)
     )
-    segment.machines.remove(master)  # the master dies silently (kill -9)
+    segment.kill(master)  # the master dies silently (kill -9)
     segment.run_until(30.0)
     takeover = [
         t
@@ -320,17 +318,27 @@ def test_equal_timing_the_lower_address_stays_master(
     low_first: bool,
 ) -> None:
     """Two masters (a healed partition) with the same timing: the lower address wins, at once."""
-    lower = _master(new_machine(seed=1, source=low, advskew=20), 0.0)
-    higher = _master(new_machine(seed=2, source=high, advskew=20), 0.0)
+    segment = Segment()
+    order = [(low, 1), (high, 2)] if low_first else [(high, 2), (low, 1)]
+    first, second = (
+        segment.join(group_settings(source=source, advskew=20), seed=seed, plugged=False)
+        for source, seed in order
+    )
+    lower, higher = (first, second) if low_first else (second, first)
+    segment.run_until(3.5)  # each, hearing nobody, became master at the same instant
+    assert (lower.state, higher.state) == (State.MASTER, State.MASTER)
     deadline = lower.next_deadline
     assert deadline is not None
     assert deadline == higher.next_deadline
-    segment = Segment(lower, higher, now=deadline)
-    first, second = (lower, higher) if low_first else (higher, lower)
-    segment.feed(first, ev.TimerExpired())
-    segment.feed(second, ev.TimerExpired())
+    segment.plug(lower)
+    segment.plug(higher)
+    segment.run_until(deadline)  # ``first`` advertises first, ``second`` hears it at once
     assert (lower.state, higher.state) == (State.MASTER, State.BACKUP)
-    step_down = [a for t, m, a in segment.log if m is higher and isinstance(a, StateChanged)]
+    step_down = [
+        a
+        for t, m, a in segment.log
+        if t == deadline and m is higher and isinstance(a, StateChanged)
+    ]
     assert step_down[0].new is State.BACKUP
     assert "equal peer wins" in step_down[0].reason
     segment.run_until(60.0)
@@ -411,11 +419,9 @@ def test_a_better_backup_answers_a_bow_out_first_and_the_others_stay() -> None:
         group_settings(source=LOWER_PEER, advskew=0),
         group_settings(source=HIGHER_PEER, advskew=50),
     )
-    worse = GroupMachine(
-        group_settings(source=ipaddress.ip_address("198.51.100.9"), advskew=200), random.Random(3)
+    worse = segment.join(
+        group_settings(source=ipaddress.ip_address("198.51.100.9"), advskew=200), seed=3
     )
-    segment.machines.append(worse)
-    segment.feed(worse, ev.Started())
     segment.run_until(10.0)
     segment.now = 10.2
     segment.feed(master, ev.ShutdownRequested())
@@ -496,7 +502,7 @@ def test_a_demoted_master_yields_to_a_preempting_backup() -> None:
     )
     segment.run_until(10.0)
     assert master.state is State.MASTER
-    segment.feed(master, ev.DemotionChanged(demotion=200))
+    segment.host(master).demote("=", 200, segment.now)
     segment.run_until(13.0)
     assert (master.state, backup.state) == (State.BACKUP, State.MASTER)
 

@@ -146,6 +146,31 @@ class SegmentUnderFaults(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(self.hosts))
         self.sim.apply(fl.SetDemotion(router=name, demotion=demotion))
 
+    @precondition(lambda self: self._hosts(running=True))
+    @rule(data=st.data(), on=st.booleans())
+    def maintenance(self, data: st.DataObject, on: bool) -> None:
+        name = data.draw(st.sampled_from(self._hosts(running=True)))
+        self.sim.apply(fl.Maintenance(router=name, on=on))
+
+    @precondition(lambda self: self._hosts(running=True))
+    @rule(data=st.data())
+    def hand_over(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(self._hosts(running=True)))
+        self.sim.apply(fl.HandOver(router=name))
+
+    @precondition(lambda self: self._hosts(running=True))
+    @rule(
+        data=st.data(),
+        mode=st.sampled_from(["+", "-", "="]),
+        amount=st.sampled_from([0, 50, 240, 1000]),
+        vhid=st.sampled_from([None, *VHIDS]),
+    )
+    def operator_demote(
+        self, data: st.DataObject, mode: str, amount: int, vhid: int | None
+    ) -> None:
+        name = data.draw(st.sampled_from(self._hosts(running=True)))
+        self.sim.apply(fl.Demote(router=name, mode=mode, amount=amount, vhid=vhid))
+
     @rule(data=st.data(), failing=st.booleans())
     def send_errors(self, data: st.DataObject, failing: bool) -> None:
         name = data.draw(st.sampled_from(self.hosts))

@@ -99,12 +99,19 @@ class Host:
         *,
         link_up: bool = True,
         ignore_ifstate: bool = False,
+        rng: RandomSource | None = None,
     ) -> GroupKey:
-        """Start a group. ``link_up`` is the carrier on ``interface`` as read at start."""
+        """Start a group. ``link_up`` is the carrier on ``interface`` as read at start.
+
+        ``rng`` gives the group a random source of its own (default: the host's). The
+        simulator gives each group its own seeded stream, so a group's counters do not depend
+        on how many groups share the host or in which order they draw.
+        """
         key = (interface, settings.vhid)
         if key in self.groups:
             raise ValueError(f"vhid {settings.vhid} on {interface} runs already")
-        self.groups[key] = HostedGroup(key, GroupMachine(settings, self._rng), ignore_ifstate)
+        machine = GroupMachine(settings, self._rng if rng is None else rng)
+        self.groups[key] = HostedGroup(key, machine, ignore_ifstate)
         self.interface_drops.setdefault(interface, DropStats())
         if not ignore_ifstate:
             self.carrier.setdefault(interface, link_up)
@@ -114,9 +121,10 @@ class Host:
 
     def remove(self, key: GroupKey, now: float) -> None:
         """Stop a group: a master bows out, releases its addresses and runs its down hook."""
-        self.feed(key, ev.ShutdownRequested(), now)
-        del self.groups[key]
-        self._rearm(key, None)
+        self.feed(key, ev.ShutdownRequested(), now)  # disarms the timer as the machine stops
+        group = self.groups.pop(key)
+        if group.last_deadline is not None:  # the caller still holds a timer for it
+            self._rearm(key, None)
         self._demotion_changed(now)
 
     def machine(self, key: GroupKey) -> GroupMachine:

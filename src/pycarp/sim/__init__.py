@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 
 from pycarp.core.settings import GroupSettings
+from pycarp.sim.runtime import SimulationError
 from pycarp.sim.segment import Link
-from pycarp.sim.simulator import SimulationError, Simulator
+from pycarp.sim.simulator import Simulator
 
 VIRTUAL_NETWORK = ipaddress.IPv4Network("203.0.113.0/24")  # group addresses: 203.0.113.<vhid>
 DEFAULT_PASSPHRASE = b"pycarp-sim"

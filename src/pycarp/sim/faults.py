@@ -133,7 +133,11 @@ class Force(Fault):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SetDemotion(Fault):
-    """The host-wide demotion (``net.inet.carp.demotion``) changes on one router."""
+    """The host-wide demotion (``net.inet.carp.demotion``) is set on one router.
+
+    It is the host's operator counter, set to ``demotion`` (negative allowed, as in FreeBSD).
+    Like the sysctl it survives a restart of the daemon: a restarted router starts demoted.
+    """
 
     router: str
     demotion: int
@@ -153,6 +157,61 @@ class SendErrors(Fault):
         return "sends start failing" if self.failing else "sends work again"
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Demote(Fault):
+    """The operator changes a demotion counter (``pycarp demote``): host-wide, or one group's.
+
+    ``mode`` ``+`` adds, ``-`` subtracts, ``=`` sets. The host-wide counter is the one
+    :class:`SetDemotion` sets (and survives a restart with it); a group's counter lives in the
+    daemon and is gone after a restart.
+    """
+
+    router: str
+    mode: str
+    amount: int
+    vhid: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("+", "-", "="):
+            raise ValueError(f"demote mode {self.mode!r}: one of + - =")
+
+    def describe(self) -> str:
+        which = f"vhid {self.vhid}" if self.vhid is not None else "host-wide"
+        verb = {"+": "raised by", "-": "lowered by", "=": "set to"}[self.mode]
+        return f"operator demotion ({which}) {verb} {self.amount}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Maintenance(Fault):
+    """Maintenance mode on or off (``pycarp maintenance``).
+
+    On: every group is demoted to the maximum and every master hands over with a bow-out.
+    The daemon saves it before it takes effect, so a restarted router comes back in it.
+    """
+
+    router: str
+    on: bool
+
+    def describe(self) -> str:
+        if self.on:
+            return "maintenance on (demoted to the maximum, masters hand over)"
+        return "maintenance off (configured advskew back)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HandOver(Fault):
+    """Every master of the router leaves with a bow-out, demotion unchanged (ucarp's SIGUSR2).
+
+    Nothing is demoted: a preempting router that handed over takes the group back when it
+    hears the (slower) new master, so the hand-over lasts only with preempt off.
+    """
+
+    router: str
+
+    def describe(self) -> str:
+        return "masters hand over (SIGUSR2)"
+
+
 _KIND_NAMES: dict[type[Fault], str] = {
     Crash: "crash",
     Restart: "restart",
@@ -166,4 +225,7 @@ _KIND_NAMES: dict[type[Fault], str] = {
     Force: "force",
     SetDemotion: "demotion",
     SendErrors: "send-errors",
+    Demote: "demote",
+    Maintenance: "maintenance",
+    HandOver: "hand-over",
 }

@@ -1,8 +1,10 @@
-"""One simulated host: its groups' configuration, its running machines, what it holds.
+"""One simulated host: its groups' configuration, its running daemon's Host, what it holds.
 
-The host keeps its configuration across crashes; the machines do not (a restart builds fresh
-ones, as a new daemon process would). Timers are tracked per group as ``(deadline, token)``: a
-queued timer whose token is no longer current is stale and ignored when it comes due.
+The host keeps its configuration across crashes; the daemon does not: a restart builds a fresh
+:class:`~pycarp.core.host.Host` with fresh machines, as a new process would. What a real host
+keeps outside the daemon process survives: the host-wide demotion (a sysctl) and maintenance
+mode (saved to the state directory before it takes effect). Timers are tracked per group as
+``(deadline, token)``: a queued timer whose token is no longer current is stale and ignored.
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ from __future__ import annotations
 import dataclasses
 
 from pycarp.core.auth import IPAddress
+from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
 from pycarp.sim.records import RouterStats
-from pycarp.sim.seeds import stream
+
+SIM_INTERFACE = "sim0"  # every simulated router has one interface, on the one segment
+
+
+def key_of(vhid: int) -> GroupKey:
+    return (SIM_INTERFACE, vhid)
 
 
 class SimRouter:
@@ -31,27 +39,34 @@ class SimRouter:
         self.settings: dict[int, GroupSettings] = {
             group.vhid: dataclasses.replace(group, source=address) for group in groups
         }
-        self.machines: dict[int, GroupMachine] = {}
+        self.host: Host | None = None  # None while the daemon is not running
         self.alive = True
-        self.running = False
         self.send_failing = False
         self.incarnation = 0
+        self.demotion = 0  # the host-wide operator demotion, kept across restarts
+        self.maintenance = False  # saved by the daemon, so kept across restarts too
         self.holding: set[int] = set()  # vhids whose addresses this router has installed
         self.timers: dict[int, tuple[float, int]] = {}  # vhid -> (armed deadline, token)
         self.stats = RouterStats()
 
-    def boot_machines(self, seed: int) -> None:
-        """A new daemon process: fresh machines, each with its own seeded counter source."""
-        self.incarnation += 1
-        self.machines = {
-            vhid: GroupMachine(settings, stream(seed, self.name, vhid, self.incarnation))
-            for vhid, settings in self.settings.items()
-        }
-        self.timers.clear()
-        self.running = True
+    @property
+    def running(self) -> bool:
+        return self.host is not None
 
-    def halt_machines(self) -> None:
-        """The daemon is gone: no machines, no timers (queued ones become stale)."""
-        self.machines = {}
+    @property
+    def machines(self) -> dict[int, GroupMachine]:
+        """The running machines by vhid (empty while the daemon is not running)."""
+        if self.host is None:
+            return {}
+        return {key[1]: group.machine for key, group in self.host.groups.items()}
+
+    def running_host(self) -> Host:
+        """The daemon's host; asking for it while the daemon is down is the caller's bug."""
+        if self.host is None:
+            raise RuntimeError(f"router {self.name!r}: its daemon is not running")
+        return self.host
+
+    def halt(self) -> None:
+        """The daemon is gone: no host, no timers (queued ones become stale)."""
+        self.host = None
         self.timers.clear()
-        self.running = False

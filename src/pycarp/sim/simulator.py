@@ -1,95 +1,42 @@
-"""N routers running the real :class:`~pycarp.core.machine.GroupMachine` on a virtual segment.
+"""N routers, each running the real :class:`~pycarp.core.host.Host`, on a virtual segment.
 
-The simulator is a runtime like the asyncio one, only with a virtual clock: it feeds events to
-the machines, carries out the actions they return and re-arms one timer per machine to its
-``next_deadline`` after every ``handle()``. What a runtime would do to the operating system, the
-simulator writes down instead (see :mod:`pycarp.sim.records`), so tests can ask who was master
-when, who held the addresses, and how long a failover took.
+The simulator is a runtime like the asyncio one, only with a virtual clock (the runtime half is
+:mod:`pycarp.sim.runtime`): what a runtime would do to the operating system, the simulator
+writes down instead (see :mod:`pycarp.sim.records`), so tests can ask who was master when, who
+held the addresses, and how long a failover took. This half is the scenario's side: building
+the segment, injecting :mod:`~pycarp.sim.faults` (each one a call on the router's Host, as the
+daemon's signal handlers and control socket make them) and asking questions.
 
-Semantics worth knowing:
-
-* An advertisement is decided at send time: sender's carrier, partitions, outbound and inbound
-  loss, transit time. At arrival the receiver must still be running with carrier; the packet is
-  handed to the receiver's group with the vhid written in the packet (as the kernel demuxes),
-  with TTL 255 and the sender's own address as source. A sender does not hear itself.
-* After each send the machine is told the result (``SendCompleted``): a send fails when the
-  sender's carrier is down or a :class:`~pycarp.sim.faults.SendErrors` fault says so.
 * A crash removes the host's machines and addresses at once and sends nothing; the timeline gets
   an entry with ``by_machine=False`` for every group that was not already in INIT.
-* Every random draw (loss, jitter, counters) comes from ``random.Random`` seeded from ``seed``:
-  the same seed and the same calls give the same run, record for record.
+* Faults aimed at the daemon (operator demotion, maintenance, hand-over) need it running, as
+  the control socket does; carrier, loss and host-wide demotion (a sysctl) do not.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import itertools
 from collections.abc import Callable, Sequence
 
-from pycarp.core import events as ev
-from pycarp.core.actions import (
-    Action,
-    Announce,
-    ClaimAddresses,
-    PacketDropped,
-    ReleaseAddresses,
-    RunHook,
-    SendAdvertisement,
-    State,
-    StateChanged,
-)
+from pycarp.core.actions import State
 from pycarp.core.auth import IPAddress
+from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
-from pycarp.core.receive import WIRE_TTL
 from pycarp.core.settings import GroupSettings
-from pycarp.core.stats import DropReason
 from pycarp.sim import analysis
 from pycarp.sim import faults as fl
-from pycarp.sim.clock import VirtualClock
-from pycarp.sim.records import (
-    AddressChange,
-    AdvertSent,
-    Delivery,
-    Drop,
-    FaultRecord,
-    Loss,
-    Notice,
-    RouterStats,
-    TimelineEntry,
-)
-from pycarp.sim.router import SimRouter
-from pycarp.sim.seeds import stream
-from pycarp.sim.segment import Link, Segment
+from pycarp.sim.records import FaultRecord, RouterStats
+from pycarp.sim.router import SIM_INTERFACE, SimRouter, key_of
+from pycarp.sim.runtime import SimRuntime, SimulationError
+from pycarp.sim.segment import Link
 
 ROUTER_NETWORK = ipaddress.IPv4Network("198.51.100.0/24")  # routers' own addresses
 FIRST_HOST_OFFSET = 11  # host 1 is 198.51.100.11, host 2 .12, ...
 
 
-class SimulationError(RuntimeError):
-    """The scenario asked for something impossible (crash a dead host) or a machine misbehaved."""
-
-
-class Simulator:
+class Simulator(SimRuntime):
     """A segment of routers on a virtual clock. Build it, schedule faults, ``run_until``."""
-
-    def __init__(self, *, seed: int = 0, record_packets: bool = False) -> None:
-        self.seed = seed
-        self.record_packets = record_packets
-        self.clock = VirtualClock()
-        self.segment = Segment(stream(seed, "segment"))
-        self.routers: dict[str, SimRouter] = {}
-        self._demotion: dict[str, int] = {}
-        self._tokens = itertools.count()
-        # the records (append-only, in time order)
-        self.timeline: list[TimelineEntry] = []
-        self.adverts: list[AdvertSent] = []
-        self.drops: list[Drop] = []
-        self.address_changes: list[AddressChange] = []
-        self.notices: list[Notice] = []
-        self.faults: list[FaultRecord] = []
-        self.deliveries: list[Delivery] = []  # only with record_packets
-        self.losses: list[Loss] = []  # only with record_packets
 
     # -- building -----------------------------------------------------------------------------
 
@@ -121,10 +68,6 @@ class Simulator:
         return router
 
     # -- time ---------------------------------------------------------------------------------
-
-    @property
-    def now(self) -> float:
-        return self.clock.now
 
     def run_until(self, end: float) -> None:
         """Advance virtual time to ``end``, running everything due on the way."""
@@ -167,7 +110,9 @@ class Simulator:
             case fl.LinkDown(router=name) | fl.LinkUp(router=name):
                 up = isinstance(fault, fl.LinkUp)
                 self.segment.links[name].carrier = up
-                self._feed_all(self.routers[name], ev.LinkChanged(up=up))
+                host = self.routers[name].host
+                if host is not None:
+                    host.link_changed(SIM_INTERFACE, up, self.now)
             case fl.Partition(groups=groups):
                 try:
                     self.segment.partition(groups)
@@ -180,13 +125,42 @@ class Simulator:
                 for target in targets:
                     self.segment.links[target].loss_in = probability
                     self.segment.links[target].validate()
-            case fl.Force(router=name, state=state, vhid=vhid):
-                self._feed_all(self.routers[name], ev.AdminForced(state=state), vhid=vhid)
-            case fl.SetDemotion(router=name, demotion=demotion):
-                self._demotion[name] = demotion
-                self._feed_all(self.routers[name], ev.DemotionChanged(demotion=demotion))
             case fl.SendErrors(router=name, failing=failing):
                 self.routers[name].send_failing = failing
+            case fl.SetDemotion(router=name, demotion=demotion):
+                router = self.routers[name]
+                router.demotion = demotion
+                if router.host is not None:
+                    router.demotion = router.host.demote("=", demotion, self.now)
+            case _:
+                self._operate(fault)
+
+    def _operate(self, fault: fl.Fault) -> None:
+        """The operator's faults, which act through the running daemon's Host."""
+        match fault:
+            case fl.Force(router=name, state=state, vhid=vhid):
+                host = self.routers[name].host
+                if host is None:
+                    return  # a stopped daemon: nothing to force
+                for key in list(host.groups):
+                    if vhid is None or key[1] == vhid:
+                        host.force(key, state, self.now)
+            case fl.Demote(router=name, mode=mode, amount=amount, vhid=vhid):
+                router = self._require(name, running=True, why="demote")
+                host = router.running_host()
+                group = None if vhid is None else key_of(vhid)
+                if group is not None and group not in host.groups:
+                    raise SimulationError(f"demote {name}: no group {vhid} there")
+                value = host.demote(mode, amount, self.now, group)
+                if group is None:
+                    router.demotion = value
+            case fl.Maintenance(router=name, on=on):
+                router = self._require(name, running=True, why="maintenance")
+                router.maintenance = on
+                router.running_host().set_maintenance(on, self.now, "maintenance mode")
+            case fl.HandOver(router=name):
+                router = self._require(name, running=True, why="hand over")
+                router.running_host().hand_over(self.now, "SIGUSR2: handing over")
             case _:
                 raise SimulationError(f"unknown fault {fault!r}")
 
@@ -204,204 +178,6 @@ class Simulator:
     def _mastered_by(self, name: str) -> tuple[int, ...]:
         router = self.routers[name]
         return tuple(v for v, m in router.machines.items() if m.state is State.MASTER)
-
-    def _boot(self, router: SimRouter) -> None:
-        router.boot_machines(self.seed)
-        demotion = self._demotion.get(router.name, 0)
-        link_up = self.segment.links[router.name].carrier
-        for vhid in list(router.machines):
-            if demotion:
-                self._feed(router, vhid, ev.DemotionChanged(demotion=demotion))
-            self._feed(router, vhid, ev.Started(link_up=link_up))
-
-    def _stop(self, router: SimRouter) -> None:
-        for vhid in list(router.machines):
-            self._feed(router, vhid, ev.ShutdownRequested())
-        router.halt_machines()
-
-    def _crash(self, router: SimRouter) -> None:
-        now = self.now
-        for vhid, machine in router.machines.items():
-            if machine.state is not State.INIT:
-                self._record_state(
-                    router, vhid, machine.state, State.INIT, "host crashed", by_machine=False
-                )
-        for vhid in sorted(router.holding):
-            self.address_changes.append(
-                AddressChange(time=now, router=router.name, vhid=vhid, held=False)
-            )
-        router.holding.clear()
-        router.halt_machines()
-        router.alive = False
-
-    # -- the runtime loop: feed, execute, re-arm -----------------------------------------------
-
-    def _feed_all(self, router: SimRouter, event: ev.Event, vhid: int | None = None) -> None:
-        if not router.running:
-            return
-        for each in list(router.machines):
-            if vhid is None or each == vhid:
-                self._feed(router, each, event)
-
-    def _feed(self, router: SimRouter, vhid: int, event: ev.Event) -> None:
-        machine = router.machines[vhid]
-        pending: list[Action] = machine.handle(event, self.now)
-        while pending:
-            results = self._execute(router, vhid, pending)
-            pending = []
-            for ok in results:
-                pending += machine.handle(ev.SendCompleted(ok=ok), self.now)
-        self._rearm(router, vhid, machine)
-
-    def _execute(self, router: SimRouter, vhid: int, actions: list[Action]) -> list[bool]:
-        """Carry out the actions in order; returns the result of each send, for SendCompleted."""
-        now, name = self.now, router.name
-        sends: list[bool] = []
-        for action in actions:
-            match action:
-                case StateChanged(old=old, new=new, reason=reason):
-                    self._record_state(router, vhid, old, new, reason, by_machine=True)
-                case SendAdvertisement():
-                    sends.append(self._transmit(router, vhid, action))
-                case ClaimAddresses() | ReleaseAddresses():
-                    held = isinstance(action, ClaimAddresses)
-                    if (vhid in router.holding) is not held:
-                        (router.holding.add if held else router.holding.discard)(vhid)
-                        self.address_changes.append(
-                            AddressChange(time=now, router=name, vhid=vhid, held=held)
-                        )
-                case PacketDropped(reason=reason, detail=detail):
-                    self._record_drop(router, vhid, reason, detail)
-                case Announce(repeat=repeat):
-                    router.stats.announcements += 1
-                    self.notices.append(
-                        Notice(time=now, router=name, vhid=vhid, announce_repeat=repeat)
-                    )
-                case RunHook(hook=hook):
-                    router.stats.hooks_run += 1
-                    self.notices.append(Notice(time=now, router=name, vhid=vhid, hook=hook))
-                case _:
-                    raise SimulationError(f"{name} vhid {vhid}: unknown action {action!r}")
-        return sends
-
-    def _record_state(
-        self, router: SimRouter, vhid: int, old: State, new: State, reason: str, *, by_machine: bool
-    ) -> None:
-        router.stats.state_changes += 1
-        self.timeline.append(
-            TimelineEntry(
-                time=self.now,
-                router=router.name,
-                vhid=vhid,
-                old=old,
-                new=new,
-                reason=reason,
-                by_machine=by_machine,
-            )
-        )
-
-    def _record_drop(self, router: SimRouter, vhid: int, reason: DropReason, detail: str) -> None:
-        router.stats.drops[reason] += 1
-        self.drops.append(
-            Drop(time=self.now, router=router.name, vhid=vhid, reason=reason, detail=detail)
-        )
-
-    def _rearm(self, router: SimRouter, vhid: int, machine: GroupMachine) -> None:
-        """One timer per machine: queue a new one only when the deadline moved."""
-        deadline = machine.next_deadline
-        if deadline is None:
-            router.timers.pop(vhid, None)
-            return
-        armed = router.timers.get(vhid)
-        if armed is not None and armed[0] == deadline:
-            return
-        token = next(self._tokens)
-        router.timers[vhid] = (deadline, token)
-        self.clock.call_at(
-            max(deadline, self.now), functools.partial(self._expire, router, vhid, token)
-        )
-
-    def _expire(self, router: SimRouter, vhid: int, token: int) -> None:
-        armed = router.timers.get(vhid)
-        if armed is None or armed[1] != token:
-            return  # stale: the machine moved its deadline, or the daemon was restarted
-        del router.timers[vhid]
-        machine = router.machines[vhid]
-        self._feed(router, vhid, ev.TimerExpired())
-        if machine.next_deadline is not None and machine.next_deadline <= self.now:
-            raise SimulationError(
-                f"{router.name} vhid {vhid}: TimerExpired at t={self.now} left the deadline at "
-                f"{machine.next_deadline} (the machine would spin)"
-            )
-
-    # -- the segment ----------------------------------------------------------------------------
-
-    def _transmit(self, router: SimRouter, vhid: int, send: SendAdvertisement) -> bool:
-        now, name = self.now, router.name
-        stats = router.stats
-        self.adverts.append(
-            AdvertSent(
-                time=now,
-                router=name,
-                vhid=vhid,
-                advbase=send.advbase,
-                advskew=send.advskew,
-                bow_out=send.bow_out,
-            )
-        )
-        stats.adverts_sent += 1
-        stats.bow_outs_sent += send.bow_out
-        segment = self.segment
-        if not segment.links[name].carrier or router.send_failing:
-            stats.send_errors += 1
-            return False
-        if segment.lost_outbound(name):
-            stats.adverts_lost_outbound += 1
-            if self.record_packets:
-                self.losses.append(
-                    Loss(time=now, sender=name, receiver=None, vhid=vhid, outbound=True)
-                )
-            return True
-        for other in segment.reachable_from(name):
-            receiver = self.routers[other]
-            if not receiver.alive:
-                continue
-            if segment.lost_inbound(other):
-                receiver.stats.packets_lost += 1
-                if self.record_packets:
-                    self.losses.append(
-                        Loss(time=now, sender=name, receiver=other, vhid=vhid, outbound=False)
-                    )
-                continue
-            arrival = segment.arrival_time(name, other, now)
-            self.clock.call_at(
-                arrival, functools.partial(self._arrive, router, receiver, send.payload, now)
-            )
-        return True
-
-    def _arrive(
-        self, sender: SimRouter, receiver: SimRouter, payload: bytes, sent_at: float
-    ) -> None:
-        if not receiver.running or not self.segment.links[receiver.name].carrier:
-            return
-        vhid = payload[1] if len(payload) > 1 else 0  # demux on the vhid byte, as the kernel does
-        if vhid not in receiver.machines:
-            self._record_drop(receiver, vhid, DropReason.BAD_VHID, f"no group {vhid} here")
-            return
-        receiver.stats.packets_delivered += 1
-        if self.record_packets:
-            self.deliveries.append(
-                Delivery(
-                    sent_at=sent_at,
-                    time=self.now,
-                    sender=sender.name,
-                    receiver=receiver.name,
-                    vhid=vhid,
-                )
-            )
-        self._feed(
-            receiver, vhid, ev.PacketReceived(payload=payload, source=sender.address, ttl=WIRE_TTL)
-        )
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -443,6 +219,11 @@ class Simulator:
     def machine(self, router: str, vhid: int) -> GroupMachine | None:
         """The live machine (None while the daemon is not running): for white-box checks."""
         return self.routers[router].machines.get(vhid)
+
+    def host(self, router: str) -> Host | None:
+        """The router's running Host (None while its daemon is not running): its demotion
+        sources, its per-interface drops."""
+        return self.routers[router].host
 
     @property
     def vhids(self) -> list[int]:
