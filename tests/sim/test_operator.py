@@ -197,18 +197,20 @@ def test_forcing_master_on_a_better_backup_makes_the_old_master_yield_in_one_tra
     assert always_master(sim, "host2", 10.5 + TRANSIT, 30.0)
 
 
-def test_forcing_backup_on_the_master_lets_the_backup_take_over_after_its_master_down() -> None:
+def test_forcing_backup_on_the_master_bows_out_so_the_backup_takes_over_within_its_skew() -> None:
+    """FreeBSD steps down silently; the best host (the one forced) would retake after its own
+    master-down interval, seconds without a master. pycarp bows out (docs/behaviour.md)."""
     sim = segment([0, 100])
     sim.run_until(10.0)
-    forced_at = last_advert(sim, "host1", 10.0) + 0.5  # so host2's timer runs out first
+    forced_at = last_advert(sim, "host1", 10.0) + 0.5
     sim.schedule(forced_at, fl.Force(router="host1", state=ForcedState.BACKUP))
     sim.run_until(40.0)
     takeover = became_master(sim, "host2", after=10.0)
-    assert takeover == pytest.approx(last_advert(sim, "host1", forced_at) + TRANSIT + md(100))
-    assert sim.masters(1, at=forced_at) == []
+    assert takeover == pytest.approx(forced_at + TRANSIT + 100 / 256)
+    assert sim.masters(1, at=forced_at + 0.01) == []
     assert always_master(sim, "host2", takeover, 40.0)  # host1 hears it: no preempt, it stays
     assert split_brains(sim) == []
-    assert [a.bow_out for a in sim.adverts if a.router == "host1"].count(True) == 0
+    assert [a.bow_out for a in sim.adverts if a.router == "host1"].count(True) == 1
 
 
 # -- (d) hand-over (SIGUSR2) ---------------------------------------------------------------------
