@@ -40,7 +40,7 @@ def _header(document: Mapping[str, Any]) -> list[str]:
     lines = [
         f"pycarp {document['instance']} (pid {document['pid']}, up "
         f"{_duration(document['uptime'])}): maintenance {_on(document['maintenance'])}, "
-        f"operator demotion {operator:+d}, {len(document['groups'])} groups"
+        f"operator demotion {operator:+d}, {_count(len(document['groups']), 'group')}"
     ]
     for interface in document["interfaces"]:
         carrier = {True: "carrier up", False: "CARRIER DOWN", None: "carrier ignored"}[
@@ -116,3 +116,7 @@ def _duration(seconds: float) -> str:
         return f"{hours}h{minute:02d}m"
     days, hour = divmod(hours, 24)
     return f"{days}d{hour:02d}h"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
