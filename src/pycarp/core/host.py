@@ -69,6 +69,10 @@ class HostedGroup:
     last_deadline: float | None = None
 
 
+# One shared drop per reason for packets that are only counted: a flood allocates nothing.
+_COUNTED_ONLY = {reason: PacketDropped(reason=reason, detail="") for reason in DropReason}
+
+
 class Host:
     def __init__(
         self,
@@ -138,14 +142,22 @@ class Host:
     def feed(self, key: GroupKey, event: ev.Event, now: float) -> None:
         """Run ``event`` through the group's machine, carry out the actions (and any follow-up
         events they produce), then re-arm the group's timer if its deadline moved."""
-        group = self.groups[key]
-        pending: list[ev.Event] = [event]
-        while pending:
-            for action in group.machine.handle(pending.pop(0), now):
-                follow_up = self._execute(key, action)
+        self._feed(self.groups[key], key, event, now)
+
+    def _feed(self, group: HostedGroup, key: GroupKey, event: ev.Event, now: float) -> None:
+        # Every received packet comes through here (a flood too): no list unless an action
+        # answers with a follow-up event (a send's result), no re-arm unless the deadline moved.
+        machine, execute = group.machine, self._execute
+        pending: list[ev.Event] | None = None
+        while True:
+            for action in machine.handle(event, now):
+                follow_up = execute(key, action)
                 if follow_up is not None:
-                    pending.append(follow_up)
-        deadline = group.machine.next_deadline
+                    pending = [follow_up] if pending is None else [*pending, follow_up]
+            if not pending:
+                break
+            event, *pending = pending
+        deadline = machine.next_deadline
         if deadline != group.last_deadline:
             group.last_deadline = deadline
             self._rearm(key, deadline)
@@ -173,28 +185,29 @@ class Host:
         in a while, as a group's own drops); None: a group took it."""
         vhid = payload[1] if len(payload) > 1 else 0
         key = (interface, vhid)
-        if key in self.groups:
+        group = self.groups.get(key)
+        if group is not None:
             packet = ev.PacketReceived(payload=payload, source=source, ttl=ttl, queued=queued)
-            self.feed(key, packet, now)
+            self._feed(group, key, packet, now)
             return None
         stats = self.interface_drops.setdefault(interface, DropStats())
-        reason = DropReason.BAD_VHID
-        detail = f"for vhid {vhid} from {source}: no such group here"
+        reason, problem = DropReason.BAD_VHID, ""
         try:
             wire.decode(payload)
         except wire.DecodeError as error:
-            reason, detail = error.reason, f"from {source}: {error}"
+            reason, problem = error.reason, str(error)
         stats.count(reason)
         reports = self._reports.setdefault(interface, DropReports())
         verdict = reports.classify(reason, source, now)
+        if verdict is Report.SEEN or verdict is Report.SILENT:
+            return _COUNTED_ONLY[reason]
         if verdict is Report.LIMIT:
             detail = "(further senders are counted only)"
-        return PacketDropped(
-            reason=reason,
-            detail=detail,
-            source=source,
-            report=verdict in (Report.NEW, Report.LIMIT),
-        )
+        elif problem:
+            detail = f"from {source}: {problem}"
+        else:
+            detail = f"for vhid {vhid} from {source}: no such group here"
+        return PacketDropped(reason=reason, detail=detail, source=source, report=True)
 
     # -- carrier -----------------------------------------------------------------------------
 
