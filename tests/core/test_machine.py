@@ -361,6 +361,27 @@ def test_preemption_of_a_slower_master(preempt: bool) -> None:
         assert machine.next_deadline == 4.0
 
 
+@pytest.mark.parametrize(
+    ("their_advskew", "our_advskew", "takes_over"),
+    [(240, 0, True), (254, 100, True), (239, 0, False), (240, 240, False), (250, 245, False)],
+)
+def test_a_master_at_the_demotion_ceiling_is_only_a_last_resort(
+    their_advskew: int, our_advskew: int, takes_over: bool
+) -> None:
+    """Without preempt, a healthy backup takes over from a master advertising advskew 240 or
+    more (in maintenance, a failed track, a dead link elsewhere) unless it is there itself."""
+    machine = _backup(new_machine(advskew=our_advskew), 0.0)
+    actions = machine.handle(received(signed_advert(machine.settings, advskew=their_advskew)), 1.0)
+    if takes_over:
+        assert machine.state is State.MASTER
+        assert isinstance(actions[0], StateChanged)
+        assert actions[0].reason.startswith("the master is only a last resort: advert from")
+        assert actions[0].cause == "preempt"
+    else:
+        assert actions == []
+        assert machine.state is State.BACKUP
+
+
 def test_preempting_hosts_converge_on_the_faster_one() -> None:
     segment, slow, fast = _pair(
         group_settings(source=LOWER_PEER, advskew=100, preempt=True),

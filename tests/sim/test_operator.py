@@ -60,6 +60,13 @@ def test_maintenance_hands_over_within_the_backups_skew_and_stays_backup() -> No
     heard = last_advert(sim, "host2", 60.0) + TRANSIT
     assert became_master(sim, "host1", after=60.0) == pytest.approx(heard + md(240))
     assert sim.masters(1) == ["host1"]
+    # host2 comes back (no preempt): host1 advertises the ceiling, a last resort only, so host2
+    # takes over at its first advert heard, and host1 yields to it.
+    sim.apply(fl.Restart(router="host2"))
+    sim.run_until(100.0)
+    back = became_master(sim, "host2", after=80.0)
+    assert back <= last_advert(sim, "host1", back) + TRANSIT + 1e-9
+    assert always_master(sim, "host2", back + TRANSIT, 100.0)
 
 
 def test_maintenance_off_with_preempt_takes_the_group_back() -> None:

@@ -35,6 +35,7 @@ from pycarp.core.table import CAUSES, TRANSITIONS, Input, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
+    MAX_WIRE_ADVSKEW,
     SKEW_UNIT,
     advertisement_interval,
     master_down_interval,
@@ -160,7 +161,20 @@ class GroupMachine:
         """Would this input make a BACKUP master at once (or after its own skew only)?"""
         step = TRANSITIONS[(State.BACKUP, inp)]
         return step in (Step.BECOME_MASTER, Step.EXPEDITE) or (
-            step is Step.PREEMPT_OR_RESTART and self.settings.preempt
+            step is Step.PREEMPT_OR_RESTART
+            and (self.settings.preempt or self._master_is_last_resort())
+        )
+
+    def _master_is_last_resort(self) -> bool:
+        """The master advertises the demotion ceiling (maintenance, a failed health track, a
+        dead link elsewhere) and we do not: it holds the addresses only because nobody better
+        was there, so a healthy backup takes over even without preempt. Otherwise a node that
+        took over as the last resort would keep the addresses after a healthy one came back."""
+        timing = self.last_timing
+        return (
+            timing is not None
+            and timing[1] >= MAX_WIRE_ADVSKEW
+            and self.advskew_on_wire < MAX_WIRE_ADVSKEW
         )
 
     @property
@@ -270,6 +284,9 @@ class GroupMachine:
             case Step.PREEMPT_OR_RESTART:
                 if self.settings.preempt:
                     return self._become_master(now, f"preempting: {self._pending_verdict_reason}")
+                if self._master_is_last_resort():
+                    reason = f"the master is only a last resort: {self._pending_verdict_reason}"
+                    return self._become_master(now, reason)
                 self.next_deadline = now + self.master_down_interval
                 return []
             case Step.EXPEDITE:
