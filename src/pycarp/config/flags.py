@@ -22,7 +22,7 @@ from pycarp.config.model import (
     parse_ip,
 )
 from pycarp.config.operate import FLAG_NAMES as OPERATE_FLAGS
-from pycarp.config.operate import Operate, resolve
+from pycarp.config.operate import RUN_DIR, Operate, resolve
 
 SYSLOG_FACILITIES = [
     "auth",
@@ -289,11 +289,13 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     # The destination was written as --peer, --mcast or --nomcast: errors name that one.
     names = FLAG_NAMES | {"destination": _destination_flag(args)}
     group = build_group(raw, lambda field: names.get(field, f"--{field}"))
+    fallback = None if args.control is not None else RUN_DIR / f"{group.name}.sock"
     return DaemonConfig(
         groups=(group,),
         debug=args.debug,
         facility=facility,
         daemonize=args.daemonize,
+        control_fallback=fallback,
         **resolve(_operate(args), "pycarp", OPERATE_FLAGS),
     )
 

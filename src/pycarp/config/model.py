@@ -114,6 +114,9 @@ class DaemonConfig:
     # Operating options (config/operate.py). None: not wanted (a Daemon built by a test).
     control: pathlib.Path | None = None  # the control socket
     control_group: str | None = None  # this group may use it too (besides root and our uid)
+    # ucarp users run one process per vhid: the second finds the default socket taken and
+    # uses this one instead (set only for a default path of a daemon started with flags).
+    control_fallback: pathlib.Path | None = None
     state_dir: pathlib.Path | None = None  # maintenance mode is kept here across restarts
     events: str | None = None  # JSON lines: "-" for standard output, or a file
     metrics: tuple[str, int] | None = None  # Prometheus exporter address
@@ -122,6 +125,15 @@ class DaemonConfig:
     def instance(self) -> str:
         """This daemon's name on the host: its config file's stem, or ``pycarp``."""
         return self.config_path.stem if self.config_path is not None else "pycarp"
+
+    @property
+    def state_name(self) -> str:
+        """Its saved state's file name (without ``.json``): the instance, or for a daemon
+        started with ucarp's flags its group (``1@eth0``): one process per vhid, as under
+        ucarp, must not share one maintenance mode by accident."""
+        if self.config_path is None and len(self.groups) == 1:
+            return self.groups[0].name
+        return self.instance
 
     def __post_init__(self) -> None:
         if not self.groups:

@@ -45,6 +45,10 @@ class ControlSetupError(Exception):
     """The socket cannot be served; the message is one line for the operator."""
 
 
+class ControlInUse(ControlSetupError):
+    """Another live daemon serves this path (a ucarp-style daemon per vhid may fall back)."""
+
+
 class ControlServer:
     """Serve ``controller`` on the Unix socket ``path``.
 
@@ -174,7 +178,7 @@ class ControlServer:
             raise ControlSetupError(f"cannot use {self.path}: {error.strerror}") from None
         finally:
             probe.close()
-        raise ControlSetupError(f"another pycarp answers on {self.path}: give --control")
+        raise ControlInUse(f"another pycarp answers on {self.path}: give --control")
 
     def _bind(self) -> socket.socket:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -191,7 +195,7 @@ class ControlServer:
         except OSError as error:
             listener.close()
             if error.errno == errno.EADDRINUSE:
-                raise ControlSetupError(
+                raise ControlInUse(
                     f"another pycarp answers on {self.path}: give --control"
                 ) from None
             reason = error.strerror or str(error)

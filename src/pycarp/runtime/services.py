@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pathlib
 import typing
 
 from pycarp.control.persist import PersistedState, StateStore
-from pycarp.control.server import ControlServer, ControlSetupError
+from pycarp.control.server import ControlInUse, ControlServer, ControlSetupError
 from pycarp.observe.http import ExpositionServer
 from pycarp.observe.jsonlines import JsonLinesWriter
 from pycarp.observe.metrics import Metrics
@@ -51,7 +52,7 @@ class Services:
             except OSError as error:
                 raise ServiceError(f"--events {config.events}: {error.strerror or error}") from None
         if config.state_dir is not None:
-            self._store = StateStore(config.state_dir, config.instance)
+            self._store = StateStore(config.state_dir, config.state_name)
             saved = await asyncio.to_thread(self._store.load)
             if saved.warning:
                 log.error("%s", saved.warning)
@@ -67,22 +68,41 @@ class Services:
             except OSError as error:
                 raise ServiceError(f"--metrics {host}:{port}: {error.strerror or error}") from None
         if config.control is not None:
-            controller = DaemonController(daemon, self._save_maintenance)
-            self._control = ControlServer(
-                config.control,
-                controller,
-                group=config.control_group,
-                on_request=daemon.stream.publish,
-            )
-            try:
-                await self._control.start()
-            except ControlSetupError as error:
-                raise ServiceError(str(error)) from None
-            except OSError as error:
-                raise ServiceError(
-                    f"--control {config.control}: {error.strerror or error}"
-                ) from None
+            self._control = await self._serve_control(config.control)
             tasks.create_task(self._control.serve())
+
+    async def _serve_control(self, path: pathlib.Path) -> ControlServer:
+        """Listen on ``path``; a ucarp-style daemon (one per vhid) whose default socket another
+        daemon serves takes its own group's name instead (``/run/pycarp/1@eth0.sock``)."""
+        fallback = self._daemon.config.control_fallback
+        try:
+            return await self._open_control(path)
+        except ControlInUse as error:
+            if fallback is None:
+                raise ServiceError(str(error)) from None
+            log.warning("%s; using %s (one daemon per vhid, as ucarp)", error, fallback)
+        try:
+            return await self._open_control(fallback)
+        except ControlSetupError as error:
+            raise ServiceError(str(error)) from None
+
+    async def _open_control(self, path: pathlib.Path) -> ControlServer:
+        daemon = self._daemon
+        server = ControlServer(
+            path,
+            DaemonController(daemon, self._save_maintenance),
+            group=daemon.config.control_group,
+            on_request=daemon.stream.publish,
+        )
+        try:
+            await server.start()
+        except ControlInUse:
+            raise
+        except ControlSetupError as error:
+            raise ServiceError(str(error)) from None
+        except OSError as error:
+            raise ServiceError(f"--control {path}: {error.strerror or error}") from None
+        return server
 
     def _save_maintenance(self, on: bool) -> None:
         if self._store is not None:
