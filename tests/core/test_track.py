@@ -5,6 +5,8 @@ Pure: results are fed with the time they were taken; the Host's callbacks are a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pycarp.core import wire
@@ -94,7 +96,7 @@ def test_a_file_value_is_the_demotion_while_readable_clamped() -> None:
         {"rise": 101},
     ],
 )
-def test_a_bad_spec_is_refused(spec: dict[str, int]) -> None:
+def test_a_bad_spec_is_refused(spec: dict[str, Any]) -> None:
     with pytest.raises(TrackError):
         TrackSpec(name="x", **spec)
 
