@@ -55,6 +55,21 @@ SAMPLES: list[Fact] = [
         uid=0, command="demote", arguments={"mode": "+", "amount": 10}, ok=True, message="ok"
     ),
     facts.StatusSnapshot(status={"v": 1, "groups": [{"group": "1@eth0", "state": "MASTER"}]}),
+    facts.TrackChanged(
+        name="web",
+        up=False,
+        demotion=240,
+        reason="2 failures in a row",
+        fault=True,
+        groups=("1@eth0",),
+    ),
+    facts.TrackCheckFailed(
+        name="web",
+        result="failed",
+        exit_status=22,
+        detail="exited with status 22",
+        output=("curl: (22) The requested URL returned error: 503",),
+    ),
 ]
 
 
