@@ -101,8 +101,7 @@ def _track(track: Mapping[str, Any], now: float, local: bool) -> list[str]:
     mode = "fault" if track["mode"] == "fault" else f"weight {track['weight']}"
     groups = ", ".join(track["groups"]) or "(none running)"
     lines = [
-        f"track {track['name']}  {state} {when}: {mode}, demotion {track['demotion']} "
-        f"on {groups}"
+        f"track {track['name']}  {state} {when}: {mode}, demotion {track['demotion']} on {groups}"
     ]
     add = lines.append
     add(
