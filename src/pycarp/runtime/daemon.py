@@ -307,8 +307,10 @@ class Daemon:
         return asyncio.get_running_loop().time()
 
     def publish_demotions(self) -> None:
-        for driver in self.drivers.values():
-            driver.publish_demotion()
+        # A group still reading its carrier at start is a driver but not yet on the host.
+        for key, driver in self.drivers.items():
+            if key in self.host.groups:
+                driver.publish_demotion()
 
     def _on_link_events(self) -> None:
         assert self._watcher is not None
