@@ -221,6 +221,9 @@ def test_run_help_mentions_every_ucarp_option(capsys: pytest.CaptureFixture[str]
     for option in UCARP_LONG:
         assert option in text, option
     assert PASS_ENV in text
+    for option in ("script", "interval", "timeout", "fall", "rise", "weight"):
+        assert f"--track-{option}" in text, option
+    assert "[[track]]" in text
 
 
 def test_help_without_a_subcommand_points_to_the_options(

@@ -145,7 +145,7 @@ class TrackRunner:
     def status(self) -> list[dict[str, Any]]:
         """The ``tracks`` of the status document (docs/control.md)."""
         daemon = self._daemon
-        mono_to_wall = time.time() - asyncio.get_running_loop().time()
+        mono_to_wall = time.time() - time.monotonic()  # the event loop's clock is monotonic
         shown = []
         for name, run in self.runs.items():
             state = daemon.host.tracks.get(name)
