@@ -10,12 +10,14 @@ import asyncio
 import ipaddress
 import pathlib
 import shutil
+import time
 from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
 
 from pycarp.config.tracks import TrackConfig, TrackKind
+from pycarp.control.view import render
 from pycarp.core.actions import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
@@ -126,6 +128,12 @@ def test_a_failing_fault_track_hands_over_and_its_recovery_takes_nothing_back(
             assert track["consecutive"] >= 6
             assert track["groups"] == ["1@eth0"]
             assert track["checks"]["failed"] == track["consecutive"]
+            shown = render(build_status(a.daemon), time.time())  # what `pycarp status` prints
+            assert "track web  DOWN since " in shown
+            assert "fault, demotion 240 on 1@eth0" in shown
+            assert "  last       failed: exited with status 7 (" in shown
+            assert "  output     service down: 503" in shown
+            assert "demotion   240 (tracks +240)" in shown
             flag.unlink()
             await wait_until(
                 lambda: a.daemon.host.sources(("eth0", 1)).tracks == 0, 1, "A recovered"
