@@ -152,6 +152,57 @@ def test_an_invalid_value_is_one_line_naming_the_field_exit_2(
     assert SECRET not in err
 
 
+TRACKS = """
+[[track]]
+name = "web"
+script = ["/bin/true", "--quiet"]
+interval = 0.5
+weight = 50
+groups = ["2@eth0"]
+
+[[track]]
+name = "uplink"
+interface = "eth0"
+"""
+
+
+def test_tracks_are_summarised_and_checked_against_the_host(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    path = write(tmp_path, VALID + TRACKS)
+    assert cli_main.main(["--config", str(path), "--check-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:5] == [
+        "  track web: script /bin/true --quiet; every 0.5s, timeout 0.5s, fall 2, rise 2; "
+        "weight 50 on 2@eth0",
+        "  track uplink: interface eth0; every 1s, timeout 1s, fall 2, rise 2; "
+        "fault on every group",
+    ]
+    assert lines[9] == (
+        "host: every interface exists and every source is one of its addresses, "
+        "every track's program and interface too"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"/bin/true"', '"/nonexistent/web-check"', "track[1].script: /nonexistent/web-check"),
+        ('interface = "eth0"\n"""', 'interface = "eth7"\n"""', "track[2].interface: eth7"),
+    ],
+)
+def test_a_track_this_host_cannot_run_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, old: str, new: str, expected: str
+) -> None:
+    text = VALID + TRACKS.replace(old.replace('\n"""', "\n"), new.replace('\n"""', "\n"))
+    path = write(tmp_path, text)
+    assert cli_main.main(["--config", str(path), "--check-config"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"pycarp: error: {path}: {expected} is not allowed (an existing ")
+    assert err.count("\n") == 1
+
+
 def test_a_configuration_this_host_cannot_run_is_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:

@@ -221,6 +221,9 @@ def test_run_help_mentions_every_ucarp_option(capsys: pytest.CaptureFixture[str]
     for option in UCARP_LONG:
         assert option in text, option
     assert PASS_ENV in text
+    for option in ("script", "interval", "timeout", "fall", "rise", "weight"):
+        assert f"--track-{option}" in text, option
+    assert "[[track]]" in text
 
 
 def test_help_without_a_subcommand_points_to_the_options(
@@ -379,8 +382,29 @@ class HostAddresses:
             "pycarp: error: --srcip: 198.51.100.9 is not allowed "
             "(an address of eth0, whose IPv4 addresses are 198.51.100.1)",
         ),
+        (
+            ["--track-script", "/nonexistent/check-web -x"],
+            "pycarp: error: --track-script: /nonexistent/check-web is not allowed "
+            "(an existing executable program)",
+        ),
+        (
+            ["--track-script", "/dev/null"],
+            "pycarp: error: --track-script: /dev/null is not allowed "
+            "(an existing executable program)",
+        ),
+        (
+            ["--track-script", "no-such-check-in-path"],
+            "pycarp: error: --track-script: no-such-check-in-path is not allowed "
+            "(an existing executable program)",
+        ),
     ],
-    ids=["missing interface", "source not on the interface"],
+    ids=[
+        "missing interface",
+        "source not on the interface",
+        "missing track script",
+        "track script not executable",
+        "track script not in PATH",
+    ],
 )
 def test_a_configuration_the_host_cannot_run_exits_2_before_the_daemon(
     capsys: pytest.CaptureFixture[str],
@@ -409,6 +433,8 @@ def test_a_configuration_the_host_can_run_reaches_the_daemon(
     monkeypatch.setattr(cli_run, "_run", run)
     assert cli_main.main([*GOOD, "-p", SECRET]) == 0
     assert [g.interface for g in started[0].groups] == ["eth0"]
+    assert cli_main.main([*GOOD, "-p", SECRET, "--track-script", "true", "--track-rise", "3"]) == 0
+    assert [(t.script, t.rise) for t in started[1].tracks] == [(("true",), 3)]
 
 
 def test_no_netlink_is_one_line_exit_1(

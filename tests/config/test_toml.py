@@ -175,7 +175,10 @@ def test_passfile_and_pass_env_alone(
         ("[[group]\n", "not valid TOML"),
         ("", "no [[group]]"),
         ("[group]\ninterface = 'eth0'\n", "no [[group]]"),
-        (GROUP + "[other]\nx = 1\n", "other is not allowed (sections [daemon] and [[group]])"),
+        (
+            GROUP + "[other]\nx = 1\n",
+            "other is not allowed (sections [daemon], [[group]] and [[track]])",
+        ),
         ("[daemon]\nverbose = true\n" + GROUP, "[daemon]: "),
         ('[daemon]\nfacility = "bogus"\n' + GROUP, "[daemon].facility: bogus is not allowed"),
         ('[daemon]\ndebug = "yes"\n' + GROUP, "[daemon].debug: yes is not allowed"),

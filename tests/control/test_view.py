@@ -33,11 +33,28 @@ pycarp pycarp (pid 4242, up 2h03m): maintenance off, operator demotion +0, 2 gro
   why        198.51.100.2 advertises every 1.00 s, faster than our 1.39 s; preempt off
   adverts    sent 12, received 7000, send errors 3
   drops      none
-  hooks      runs 2, failures 1, timeouts 0"""
+  hooks      runs 2, failures 1, timeouts 0
+
+track web  DOWN since 11:53:50 (12s ago): fault, demotion 240 on 1@eth0, 2@eth1
+  check      script /usr/bin/curl -fsS http://127.0.0.1/ every 0.5s (timeout 0.4s), fall 2, rise 3
+  last       failed: exited with status 22 (7 times in a row)
+  checks     failed 7, ok 118, timed_out 1
+  output     curl: (22) The requested URL returned error: 503
+
+track uplink  up since start: weight 50, demotion 0 on (none running)
+  check      interface eth2 every 1s, fall 2, rise 2
+  last       not checked yet
+  checks     none"""
 
 
 def test_the_whole_view() -> None:
     assert render(STATUS, SINCE + 42.9, local=False) == EXPECTED
+
+
+def test_a_document_without_tracks_is_an_older_daemon_of_the_same_schema() -> None:
+    document = copy.deepcopy(STATUS)
+    del document["tracks"]
+    assert render(document, SINCE + 42.9, local=False) == EXPECTED.partition("\n\ntrack web")[0]
 
 
 def test_an_init_group_in_maintenance_with_no_master() -> None:

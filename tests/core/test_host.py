@@ -267,6 +267,7 @@ def test_operator_demotion_host_wide_and_per_group_reported_by_source() -> None:
         "operator": 5,
         "group_operator": 0,
         "maintenance": 0,
+        "tracks": 0,
     }
     assert host.sources(ETH0_2).operator == 5
     assert host.sources(ETH0_2).group_operator == 7

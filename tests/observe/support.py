@@ -33,6 +33,7 @@ def group_status(
             "operator": 0,
             "group_operator": 0,
             "maintenance": 0,
+            "tracks": 0,
         },
         "maintenance": False,
         "master": None,
@@ -42,6 +43,32 @@ def group_status(
         "send_errors": 0,
         "drops": {},
         "hooks": {"runs": 0, "failures": 0, "timeouts": 0},
+    }
+
+
+def track_status(*, name: str = "web", state: str = "up", demotion: int = 0) -> dict[str, Any]:
+    """One track of the v1 status document."""
+    return {
+        "name": name,
+        "kind": "script",
+        "target": "/usr/bin/curl -fsS http://127.0.0.1/health",
+        "state": state,
+        "mode": "weight",
+        "weight": 50,
+        "interval": 1.0,
+        "timeout": 1.0,
+        "fall": 2,
+        "rise": 2,
+        "consecutive": 3,
+        "demotion": demotion,
+        "since_wall": None,
+        "last_result": "ok",
+        "last_detail": "",
+        "last_exit_status": 0,
+        "last_output": [],
+        "last_wall": 1_700_000_001.0,
+        "groups": ["1@eth0"],
+        "checks": {"ok": 0, "failed": 0, "timed_out": 0, "error": 0},
     }
 
 
@@ -58,6 +85,7 @@ class FakeDaemon:
             "demotion": {"operator": 0},
             "interfaces": [{"interface": "eth0", "carrier": True, "drops": {}}],
             "groups": list(groups),
+            "tracks": [],
         }
         self.reads = 0
 

@@ -11,6 +11,7 @@ import pytest
 
 from pycarp.observe import facts
 from pycarp.observe.facts import SCHEMA_VERSION, DaemonStopping, Fact
+from pycarp.observe.logsink import log_fact
 from pycarp.observe.stream import EventStream, Published
 
 from .support import address_added, state_changed
@@ -55,6 +56,21 @@ SAMPLES: list[Fact] = [
         uid=0, command="demote", arguments={"mode": "+", "amount": 10}, ok=True, message="ok"
     ),
     facts.StatusSnapshot(status={"v": 1, "groups": [{"group": "1@eth0", "state": "MASTER"}]}),
+    facts.TrackChanged(
+        name="web",
+        up=False,
+        demotion=240,
+        reason="2 failures in a row",
+        fault=True,
+        groups=("1@eth0",),
+    ),
+    facts.TrackCheckFailed(
+        name="web",
+        result="failed",
+        exit_status=22,
+        detail="exited with status 22",
+        output=("curl: (22) The requested URL returned error: 503",),
+    ),
 ]
 
 
@@ -194,3 +210,27 @@ def test_unsubscribe_removes_only_that_subscriber_and_is_idempotent() -> None:
     stream.publish(DaemonStopping(reason="x"))
     assert a == []
     assert len(b) == 1
+
+
+def test_track_facts_are_logged_in_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    stream = EventStream(monotonic=lambda: 1.0, wall=lambda: 2.0)
+    stream.subscribe(log_fact)
+    down, failed = (s for s in SAMPLES if s.kind in ("track_changed", "track_check_failed"))
+    up = facts.TrackChanged(
+        name="web", up=True, demotion=0, reason="2 successes in a row", fault=True, groups=()
+    )
+    with caplog.at_level(logging.INFO, logger="pycarp"):
+        for fact in (failed, down, up):
+            stream.publish(fact)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "track web: check failed: exited with status 22: "
+            "curl: (22) The requested URL returned error: 503",
+        ),
+        (
+            logging.WARNING,
+            "track web: DOWN (2 failures in a row): demotion 240: handing over, staying out",
+        ),
+        (logging.INFO, "track web: up (2 successes in a row): demotion 0"),
+    ]

@@ -10,7 +10,17 @@ from pycarp.observe.facts import ControlRequest, DaemonStarted, GroupStopped
 from pycarp.observe.metrics import MAX_COMMANDS, Metrics, StatusSchemaError
 from pycarp.observe.stream import EventStream
 
-from .support import FakeDaemon, address_added, group_status, names, parse, state_changed, value
+from .support import (
+    FakeDaemon,
+    Samples,
+    address_added,
+    group_status,
+    names,
+    parse,
+    state_changed,
+    track_status,
+    value,
+)
 
 G1 = {"interface": "eth0", "vhid": "1"}
 
@@ -239,3 +249,27 @@ def _global_exposition() -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(REGISTRY).decode()
+
+
+def track_value(samples: Samples, metric: str, track: str, **labels: str) -> float | None:
+    """A track's series: its label is ``name``, which ``value()`` takes for itself."""
+    return samples.get((metric, frozenset({("name", track), *labels.items()})))
+
+
+def test_tracks_up_demotion_and_checks_by_result() -> None:
+    daemon, _, metrics = setup()
+    web = track_status(name="web", state="down", demotion=240)
+    web["checks"].update(ok=40, failed=3, timed_out=2)
+    daemon.doc["tracks"] = [web, track_status(name="uplink")]
+    samples = scrape(metrics)
+    assert track_value(samples, "pycarp_track_up", "web") == 0
+    assert track_value(samples, "pycarp_track_up", "uplink") == 1
+    assert track_value(samples, "pycarp_track_demotion", "web") == 240
+    assert track_value(samples, "pycarp_track_demotion", "uplink") == 0
+    counts = {
+        result: track_value(samples, "pycarp_track_checks_total", "web", result=result)
+        for result in ("ok", "failed", "timed_out", "error")
+    }
+    assert counts == {"ok": 40, "failed": 3, "timed_out": 2, "error": 0}
+    daemon.doc["tracks"] = []
+    assert track_value(scrape(metrics), "pycarp_track_up", "web") is None

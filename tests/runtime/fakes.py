@@ -26,7 +26,7 @@ import typing
 
 from pycarp.config.model import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.core import wire
-from pycarp.platform.ports import IPAddress, IPInterface, Platform, ReceivedPacket
+from pycarp.platform.ports import IPAddress, IPInterface, LinkState, Platform, ReceivedPacket
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +266,8 @@ class FakeHost:
         self.announcer = FakeAnnouncer()
         self.links = FakeLinkWatcher()
         self.sockets: list[FakeSocket] = []
+        # What interface health tracks read; an interface not here does not exist (ENODEV).
+        self.link_states: dict[str, LinkState] = {}
 
     def open_socket(self, interface: str, source: IPAddress) -> FakeSocket:
         if interface not in self.segments:
@@ -280,7 +282,14 @@ class FakeHost:
             addresses=self.addresses,
             announcer=self.announcer,
             open_link_watcher=self.open_link_watcher,
+            read_link=self.read_link,
         )
+
+    def read_link(self, interface: str) -> LinkState:
+        state = self.link_states.get(interface)
+        if state is None:
+            raise OSError(errno.ENODEV, f"no interface {interface}")
+        return state
 
     def open_link_watcher(self) -> FakeLinkWatcher:
         if self.links.closed:  # the daemon closes it on exit; a restarted daemon gets a new one

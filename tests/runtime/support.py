@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pycarp.config.build import RawGroup, build_group
 from pycarp.config.model import DaemonConfig, GroupConfig
+from pycarp.config.tracks import TrackConfig
 from pycarp.core.actions import State, StateChanged
 from pycarp.runtime.daemon import Daemon
 
@@ -73,11 +74,12 @@ class Node:
         *,
         reload: Callable[[], DaemonConfig] | None = None,
         seed: int = 1,
+        tracks: Sequence[TrackConfig] = (),
     ) -> None:
         self.host = host
         self.transitions: list[Transition] = []
         self.daemon = Daemon(
-            DaemonConfig(groups=tuple(groups)),
+            DaemonConfig(groups=tuple(groups), tracks=tuple(tracks)),
             host.platform(),
             rng=random.Random(seed),
             on_state=self._record,

@@ -21,10 +21,11 @@ from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 
 def check_config(config: DaemonConfig) -> int:
     """Print the summary of a valid ``config`` (exit status 0), or its one-line error (2)."""
+    from pycarp.cli.run import runs_programs
     from pycarp.runtime.hooks import privilege_problem
     from pycarp.runtime.privileges import missing_capabilities
 
-    if any(g.upscript or g.downscript or g.notify for g in config.groups):
+    if runs_programs(config):
         problem = privilege_problem()
         if problem is not None:
             print(f"pycarp: error: {problem}", file=sys.stderr)
@@ -54,6 +55,13 @@ def describe(config: DaemonConfig) -> list[str]:
     origin = f" from {config.config_path}" if config.config_path is not None else ""
     lines = [f"configuration valid: {count} group{'s' if count != 1 else ''}{origin}"]
     lines += [f"  {_group_line(group)}" for group in config.groups]
+    for track in config.tracks:
+        groups = ", ".join(f"{v}@{i}" for i, v in track.groups) if track.groups else "every group"
+        lines.append(
+            f"  track {track.name}: {track.kind.value} {track.target}; every {track.interval:g}s"
+            f", timeout {track.timeout:g}s, fall {track.fall}, rise {track.rise}; "
+            f"{track.mode} on {groups}"
+        )
     control = "off"
     if config.control is not None:
         control = str(config.control)
@@ -105,4 +113,5 @@ def _check_host(config: DaemonConfig) -> str:
         check_host(config, addresses)
     finally:
         addresses.close()
-    return "every interface exists and every source is one of its addresses"
+    tracks = ", every track's program and interface too" if config.tracks else ""
+    return f"every interface exists and every source is one of its addresses{tracks}"

@@ -92,12 +92,21 @@ def _privilege_problem() -> str | None:
 
 
 def _hook_problem(config: DaemonConfig) -> str | None:
-    """A hook would have to run with the daemon's privileges: refuse to start instead."""
+    """A hook or a track script would have to run with the daemon's privileges: refuse to
+    start instead."""
     from pycarp.runtime.hooks import privilege_problem
 
-    if any(g.upscript or g.downscript or g.notify for g in config.groups):
+    if runs_programs(config):
         return privilege_problem()
     return None
+
+
+def runs_programs(config: DaemonConfig) -> bool:
+    """Some hook or track script would be run (each needs setpriv to drop privileges)."""
+    from pycarp.config.tracks import TrackKind
+
+    hooks = any(g.upscript or g.downscript or g.notify for g in config.groups)
+    return hooks or any(t.kind is TrackKind.SCRIPT for t in config.tracks)
 
 
 async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -> int:

@@ -23,6 +23,7 @@ from pycarp.config.model import (
 )
 from pycarp.config.operate import FLAG_NAMES as OPERATE_FLAGS
 from pycarp.config.operate import RUN_DIR, Operate, resolve
+from pycarp.config.tracks import TRACK_FLAGS, track_from_flags
 
 SYSLOG_FACILITIES = [
     "auth",
@@ -87,6 +88,13 @@ Signals: TERM/INT bow out (a backup takes over within one interval), release the
 exit 0 (a repeated signal changes nothing); HUP re-reads --config; USR1 logs the status of
 every group; USR2 makes every master hand over (a bow-out, as ucarp). Adverts replayed by a
 host without the key are ignored (docs/behaviour.md).
+
+Health tracking: --track-script CMD runs CMD (split like a shell, run without one, without the
+daemon's capabilities) every --track-interval seconds (1); --track-fall failures in a row (2)
+take the track down, --track-rise successes (2) bring it back. While down, the group is demoted
+by --track-weight (1-240), or with "fault" (the default) it hands over and stays out: only if no
+healthy node is left does it hold the address. More tracks, interfaces and files: [[track]] in
+--config (README, "Health tracking").
 
 A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
 `pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
@@ -176,6 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
     )
+    t = p.add_argument_group("health tracking (one check; more with [[track]] in --config)")
+    t.add_argument(
+        "--track-script", metavar="CMD", help="check command: exit 0 = healthy (no shell)"
+    )
+    t.add_argument("--track-interval", metavar="SECS", help="seconds between checks (1)")
+    t.add_argument(
+        "--track-timeout", metavar="SECS", help="kill a check after this long (the interval)"
+    )
+    t.add_argument("--track-fall", metavar="N", help="failures in a row before down (2)")
+    t.add_argument("--track-rise", metavar="N", help="successes in a row before up again (2)")
+    t.add_argument(
+        "--track-weight",
+        metavar="W",
+        help="demotion while down, 1-240, or fault: hand over and stay out (fault)",
+    )
     o = p.add_argument_group("operating the daemon")
     o.add_argument(
         "--control",
@@ -246,7 +269,13 @@ _GROUP_FLAGS = [
 def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     """Build the daemon configuration from parsed flags (or from --config)."""
     facility = _facility(args.facility)
+    track_flags = {key: getattr(args, f"track_{key}") for key in TRACK_FLAGS}
     if args.config is not None:
+        used_track = [TRACK_FLAGS[k] for k, v in track_flags.items() if v is not None]
+        if used_track:
+            raise ConfigError(
+                used_track[0], "given with --config", "[[track]] tables in the --config file"
+            )
         defaults = build_parser().parse_args([])  # a flag left at its default was not "used"
         used = [f for f in _GROUP_FLAGS if getattr(args, f) != getattr(defaults, f)]
         if used:
@@ -262,6 +291,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
             facility=facility or loaded.facility,
             daemonize=args.daemonize,
             config_path=loaded.config_path,
+            tracks=loaded.tracks,
             **resolve(_operate(args).over(written), loaded.instance, OPERATE_FLAGS),
         )
     raw = RawGroup(
@@ -290,8 +320,10 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     names = FLAG_NAMES | {"destination": _destination_flag(args)}
     group = build_group(raw, lambda field: names.get(field, f"--{field}"))
     fallback = None if args.control is not None else RUN_DIR / f"{group.name}.sock"
+    track = track_from_flags(track_flags)
     return DaemonConfig(
         groups=(group,),
+        tracks=() if track is None else (track,),
         debug=args.debug,
         facility=facility,
         daemonize=args.daemonize,

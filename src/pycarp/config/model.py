@@ -21,9 +21,13 @@ import os
 import pathlib
 import re
 import stat
+import typing
 
 from pycarp.core.auth import IPAddress
 from pycarp.core.settings import GroupSettings
+
+if typing.TYPE_CHECKING:
+    from pycarp.config.tracks import TrackConfig
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -120,6 +124,7 @@ class DaemonConfig:
     state_dir: pathlib.Path | None = None  # maintenance mode is kept here across restarts
     events: str | None = None  # JSON lines: "-" for standard output, or a file
     metrics: tuple[str, int] | None = None  # Prometheus exporter address
+    tracks: tuple[TrackConfig, ...] = ()  # health tracks (config/tracks.py)
 
     @property
     def instance(self) -> str:
@@ -158,6 +163,10 @@ class DaemonConfig:
                     str(source),
                     f"the same source as the other groups on {group.interface} ({first})",
                 )
+        if self.tracks:
+            from pycarp.config.tracks import check_tracks
+
+            check_tracks(self.tracks, seen, lambda number, key: f"track[{number}].{key}")
 
 
 def parse_address(field: str, text: str) -> IPInterface:

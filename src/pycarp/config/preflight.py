@@ -4,6 +4,10 @@
 knows is checked here, through the platform's address manager: every interface exists, and
 every group's source is one of its interface's addresses (an IPv6 link-local one included).
 
+Health tracks are checked here too: a script track's program must be found and executable
+(the daemon's ``PATH``), an interface track's interface must exist. A check that could never run
+would otherwise show up only as a track that is always down, and take the addresses away.
+
 Without this, a missing interface surfaced from deep inside the daemon as a bare
 "No such device" that did not say which, and a source the host does not have sent adverts from
 an address that is not its own, which no peer can answer. Both are configurations that cannot
@@ -14,10 +18,13 @@ option or key the user wrote.
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Callable, Collection
 
 from pycarp.config.flags import FLAG_NAMES
 from pycarp.config.model import ConfigError, DaemonConfig
+from pycarp.config.tracks import TRACK_FLAGS, TrackKind
 from pycarp.platform.ports import AddressManager, IPAddress
 
 _LISTED = 4  # addresses an error lists before "and N more"
@@ -43,6 +50,25 @@ def check_host(config: DaemonConfig, addresses: AddressManager) -> None:
                 f"an address of {interface}, whose IPv{source.version} addresses are "
                 + _listing(same_family),
             )
+    check_tracks_on_host(config, addresses)
+
+
+def check_tracks_on_host(config: DaemonConfig, addresses: AddressManager) -> None:
+    """A track's program runs, its interface exists (file tracks may wait for their file)."""
+    for number, track in enumerate(config.tracks, start=1):
+
+        def name(field: str, number: int = number) -> str:
+            if config.config_path is None:
+                return TRACK_FLAGS.get(field, f"--track-{field}")
+            return f"{config.config_path}: track[{number}].{field}"
+
+        if track.kind is TrackKind.SCRIPT:
+            program = track.script[0]
+            if shutil.which(program, path=os.environ.get("PATH", os.defpath)) is None:
+                raise ConfigError(name("script"), program, "an existing executable program")
+        elif track.kind is TrackKind.INTERFACE:
+            assert track.interface is not None
+            _addresses_of(name("interface"), track.interface, addresses)
 
 
 def _addresses_of(field: str, interface: str, addresses: AddressManager) -> set[IPAddress]:

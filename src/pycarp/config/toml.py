@@ -21,6 +21,11 @@
     advskew = 0
     preempt = false
 
+    [[track]]                          # optional: health tracks (config/tracks.py)
+    name = "web"
+    script = ["/usr/lib/nagios/plugins/check_http", "-H", "127.0.0.1"]
+    weight = 50
+
 Keys of a group are the fields of :class:`~pycarp.config.build.RawGroup`; errors name them as
 ``group[N].key`` (N counted from 1, in file order). Values have their TOML type and are never
 converted: strings quoted, numbers not (``vhid = "1"`` is refused), flags ``true``/``false``,
@@ -30,6 +35,7 @@ converted: strings quoted, numbers not (``vhid = "1"`` is refused), flags ``true
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 import tomllib
 from collections.abc import Callable
@@ -38,6 +44,7 @@ from pycarp.config.build import RawGroup, build_group
 from pycarp.config.flags import SYSLOG_FACILITIES
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, shown
 from pycarp.config.operate import Operate, resolve
+from pycarp.config.tracks import TrackConfig, build_track, check_tracks
 
 _GROUP_KEYS = {f.name for f in dataclasses.fields(RawGroup)}
 _DAEMON_KEYS = {"debug", "facility", *(f.name for f in dataclasses.fields(Operate))}
@@ -61,9 +68,11 @@ def load_config_and_options(path: pathlib.Path) -> tuple[DaemonConfig, Operate]:
         raise ConfigError("--config", str(path), f"a readable file ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(str(path), "not valid TOML", str(error)) from None
-    unknown = set(document) - {"daemon", "group"}
+    unknown = set(document) - {"daemon", "group", "track"}
     if unknown:
-        raise ConfigError(f"{path}", ", ".join(sorted(unknown)), "sections [daemon] and [[group]]")
+        raise ConfigError(
+            f"{path}", ", ".join(sorted(unknown)), "sections [daemon], [[group]] and [[track]]"
+        )
     daemon = document.get("daemon", {})
     if not isinstance(daemon, dict) or set(daemon) - _DAEMON_KEYS:
         raise ConfigError(f"{path}: [daemon]", daemon, "keys " + ", ".join(sorted(_DAEMON_KEYS)))
@@ -102,12 +111,34 @@ def load_config_and_options(path: pathlib.Path) -> tuple[DaemonConfig, Operate]:
         written[key] = value
     options = Operate(**written)
     resolve(options, path.stem, _operate_names(path))  # errors name the file's keys
-    config = DaemonConfig(groups=tuple(built), debug=debug, facility=facility, config_path=path)
+    tracks = _tracks(path, document.get("track", []), set(first_with))
+    config = DaemonConfig(
+        groups=tuple(built), debug=debug, facility=facility, config_path=path, tracks=tracks
+    )
     return config, options
 
 
 def _operate_names(path: pathlib.Path) -> dict[str, str]:
     return {f.name: f"{path}: [daemon].{f.name}" for f in dataclasses.fields(Operate)}
+
+
+def _tracks(
+    path: pathlib.Path, tables: object, groups: set[tuple[str, int]]
+) -> tuple[TrackConfig, ...]:
+    """Every ``[[track]]`` table, then what concerns them all (unique names, known groups)."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: track", tables, "[[track]] tables")
+
+    def name_of(number: int, key: str) -> str:
+        return f"{path}: track[{number}].{key}"
+
+    built = []
+    for number, table in enumerate(tables, start=1):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: track[{number}]", table, "a table")
+        built.append(build_track(table, functools.partial(name_of, number)))
+    check_tracks(built, groups, name_of)
+    return tuple(built)
 
 
 def _group(prefix: str, table: object, passfiles: dict[str, bytes]) -> GroupConfig:

@@ -30,6 +30,9 @@ def render(document: Mapping[str, Any], now: float, *, local: bool = True) -> st
         for group in document["groups"]:
             lines.append("")
             lines += _group(group, now, local)
+        for track in document.get("tracks", ()):  # v1 grew it: absent from older daemons
+            lines.append("")
+            lines += _track(track, now, local)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ViewError(f"status document is malformed ({type(error).__name__}: {error})") from None
     return "\n".join(lines)
@@ -50,15 +53,18 @@ def _header(document: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
-    since = group["since_wall"]
+def _since(since: float, now: float, local: bool) -> str:
     clock = time.localtime(since) if local else time.gmtime(since)
     ago = _duration(max(now - since, 0.0))
     # The time of day alone is ambiguous after a day: then the date too.
     shape = "%H:%M:%S" if now - since < DAY else "%Y-%m-%d %H:%M:%S"
+    return f"since {time.strftime(shape, clock)} ({ago} ago)"
+
+
+def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
     lines = [
-        f"{group['group']}  {group['state']} since {time.strftime(shape, clock)} "
-        f"({ago} ago): {group['reason']}"
+        f"{group['group']}  {group['state']} {_since(group['since_wall'], now, local)}: "
+        f"{group['reason']}"
     ]
     if group["maintenance"]:
         lines[0] += "  [maintenance]"
@@ -84,6 +90,34 @@ def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
         f"  hooks      runs {hooks['runs']}, failures {hooks['failures']}, "
         f"timeouts {hooks['timeouts']}"
     )
+    return lines
+
+
+def _track(track: Mapping[str, Any], now: float, local: bool) -> list[str]:
+    """A track: is it up, what it costs its groups, what its check said last."""
+    state = "up" if track["state"] == "up" else "DOWN"
+    since = track["since_wall"]
+    when = "since start" if since is None else _since(since, now, local)
+    mode = "fault" if track["mode"] == "fault" else f"weight {track['weight']}"
+    groups = ", ".join(track["groups"]) or "(none running)"
+    lines = [
+        f"track {track['name']}  {state} {when}: {mode}, demotion {track['demotion']} on {groups}"
+    ]
+    add = lines.append
+    add(
+        f"  check      {track['kind']} {track['target']} every {track['interval']:g}s"
+        + (f" (timeout {track['timeout']:g}s)" if track["kind"] == "script" else "")
+        + f", fall {track['fall']}, rise {track['rise']}"
+    )
+    last = track["last_result"]
+    if last is None:
+        add("  last       not checked yet")
+    else:
+        detail = f": {track['last_detail']}" if track["last_detail"] else ""
+        add(f"  last       {last}{detail} ({_count(track['consecutive'], 'time')} in a row)")
+    add(f"  checks     {_counts(track['checks'])}")
+    for line in track["last_output"]:
+        add(f"  output     {line}")
     return lines
 
 

@@ -7,8 +7,10 @@ A host runs many groups on many interfaces. What belongs to no single group live
 - **demotion**, from every source, kept apart so the status can say which one is in force:
   carrier loss on a CARP interface (FreeBSD ``ifdown_demotion_factor``), the operator's
   host-wide counter (FreeBSD's ``net.inet.carp.demotion``, OpenBSD's ``carpdemote``), an
-  operator counter per group, and maintenance mode (the maximum); send-error demotion is the
-  group machine's own and is reported with the others;
+  operator counter per group, maintenance mode (the maximum) and health tracks (the weights
+  of the down ones; a down *fault* track is per-group maintenance: the ceiling, and its
+  masters hand over); send-error demotion is the group machine's own and is reported with
+  the others;
 - **the feed loop**: event -> machine -> actions, each carried out by the injected
   ``execute`` (which may answer with a follow-up event: a send's result), then the group's
   deadline handed to the injected ``rearm`` when it moved.
@@ -31,6 +33,7 @@ from pycarp.core.replay import RandomSource
 from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR, GroupSettings
 from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
+from pycarp.core.track import Result, TrackChange, TrackError, TrackSpec, TrackState
 
 GroupKey = tuple[str, int]  # (interface, vhid)
 Execute = Callable[[GroupKey, Action], ev.Event | None]
@@ -49,11 +52,17 @@ class DemotionSources:
     operator: int = 0
     group_operator: int = 0
     maintenance: int = 0
+    tracks: int = 0
 
     @property
     def total(self) -> int:
         return (
-            self.carrier + self.send_errors + self.operator + self.group_operator + self.maintenance
+            self.carrier
+            + self.send_errors
+            + self.operator
+            + self.group_operator
+            + self.maintenance
+            + self.tracks
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -92,6 +101,7 @@ class Host:
         self.carrier: dict[str, bool] = {}
         self.operator_demotion = 0
         self.maintenance = False
+        self.tracks: dict[str, TrackState] = {}
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -268,6 +278,52 @@ class Host:
     def force(self, key: GroupKey, state: ev.ForcedState, now: float) -> None:
         self.feed(key, ev.AdminForced(state=state), now)
 
+    # -- health tracks -----------------------------------------------------------------------
+
+    def add_track(self, spec: TrackSpec) -> None:
+        """Register a track (up, contributing nothing, until its first result)."""
+        if spec.name in self.tracks:
+            raise TrackError(f"track {spec.name} exists already")
+        self.tracks[spec.name] = TrackState(spec)
+
+    def remove_track(self, name: str, now: float) -> None:
+        """Forget a track; the demotion it contributed goes with it (none is stranded)."""
+        self._track(name)
+        del self.tracks[name]
+        self._demotion_changed(now)
+
+    def track_result(
+        self, name: str, result: Result, now: float, value: int | None = None
+    ) -> TrackChange | None:
+        """One check result for track ``name`` (``value``: a file track's integer).
+
+        A change re-demotes the track's groups; a fault track going down then makes their
+        masters hand over with a bow-out (demotion first, so each arms its master-down timer
+        with the ceiling it will advertise). Its backups stay backups: the demotion keeps them
+        behind every healthy node, and the best of them still takes over when nobody else
+        holds the address (see docs/behaviour.md, "Health tracks").
+        """
+        track = self._track(name)
+        change = track.record(result, now, value)
+        if change is None:
+            return None
+        self._demotion_changed(now)
+        if change.went_down and track.spec.fault:
+            reason = f"track {name} is down: handing over"
+            for key, group in list(self.groups.items()):
+                if track.spec.covers(key) and group.machine.state is State.MASTER:
+                    self.feed(key, ev.HandOverRequested(reason=reason), now)
+        return change
+
+    def track_demotion(self, key: GroupKey) -> int:
+        return sum(t.demotion for t in self.tracks.values() if t.spec.covers(key))
+
+    def _track(self, name: str) -> TrackState:
+        track = self.tracks.get(name)
+        if track is None:
+            raise TrackError(f"no track {name}")
+        return track
+
     # -- demotion ----------------------------------------------------------------------------
 
     def sources(self, key: GroupKey) -> DemotionSources:
@@ -279,6 +335,7 @@ class Host:
             operator=self.operator_demotion,
             group_operator=group.operator_demotion,
             maintenance=MAINTENANCE_DEMOTION if self.maintenance else 0,
+            tracks=self.track_demotion(key) if self.tracks else 0,
         )
 
     def carrier_demotion(self) -> int:

@@ -182,3 +182,31 @@ class StatusSnapshot(Fact):
 
     kind: ClassVar[str] = "status"
     status: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TrackChanged(Fact):
+    """A health track went up or down, or the demotion it contributes changed (a file
+    track's value). ``demotion`` is what it adds to each of its ``groups`` now."""
+
+    kind: ClassVar[str] = "track_changed"
+    name: str
+    up: bool
+    demotion: int
+    reason: str  # one sentence: "2 failures in a row", "first check: failed", ...
+    fault: bool  # a fault track: its masters hand over while it is down
+    groups: tuple[str, ...]  # vhid@interface; empty: every group of the daemon
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TrackCheckFailed(Fact):
+    """A check failed, and its failure differs from the previous check's (a dead service
+    checked every second is said once, not every second; the counters have every run).
+    ``output`` holds the last lines the check printed (bounded)."""
+
+    kind: ClassVar[str] = "track_check_failed"
+    name: str
+    result: str  # failed, timed_out, error
+    exit_status: int | None
+    detail: str  # one line: "exited with status 7", "no carrier", "not an integer: 'x'"
+    output: tuple[str, ...]

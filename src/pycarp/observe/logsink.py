@@ -64,6 +64,16 @@ def log_fact(published: Published) -> None:
             log.log(level, "control: %s asked %s: %s", who, f.command, f.message)
         case facts.CarrierChanged() as f:
             log.warning("%s: carrier %s", f.interface, "up" if f.up else "lost")
+        case facts.TrackChanged() as f:
+            state = "up" if f.up else "DOWN"
+            effect = f"demotion {f.demotion}" + (
+                ": handing over, staying out" if f.fault and not f.up else ""
+            )
+            level = logging.INFO if f.up else logging.WARNING
+            log.log(level, "track %s: %s (%s): %s", f.name, state, f.reason, effect)
+        case facts.TrackCheckFailed() as f:
+            tail = f": {' | '.join(f.output)}" if f.output else ""
+            log.warning("track %s: check %s: %s%s", f.name, f.result, f.detail, tail)
         case facts.DaemonStopping() as f:
             log.info("shutting down: %s", f.reason)
         case _:

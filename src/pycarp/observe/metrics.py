@@ -51,6 +51,7 @@ STATUS_VERSION = 1
 STATES = ("INIT", "BACKUP", "MASTER")
 HOOK_COUNTERS = ("runs", "failures", "timeouts")
 GROUP = ("interface", "vhid")
+TRACK = ("name",)  # track names are configured words (config/tracks.py): bounded
 MAX_COMMANDS = 32  # distinct control command labels; later newcomers are counted as "other"
 _COMMAND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -96,6 +97,12 @@ class StatusCollector:
                 families["interface_drops"].add_metric([name, str(reason)], float(count))
         for group in status["groups"]:
             _add_group(families, group)
+        for track in status.get("tracks", ()):  # schema v1 grew it: absent from older daemons
+            name = str(track["name"])
+            families["track_up"].add_metric([name], 1.0 if track["state"] == "up" else 0.0)
+            families["track_demotion"].add_metric([name], float(track["demotion"]))
+            for result, count in sorted(track["checks"].items()):
+                families["track_checks"].add_metric([name, str(result)], float(count))
         return families.values()
 
     @staticmethod
@@ -153,6 +160,15 @@ class StatusCollector:
                 f"hook_{kind}": counter(f"group_hook_{kind}", f"Hook {kind} of the group.")
                 for kind in HOOK_COUNTERS
             },
+            "track_up": gauge("track_up", "1 while the health track is up, 0 while down.", TRACK),
+            "track_demotion": gauge(
+                "track_demotion", "The demotion the track adds to each of its groups.", TRACK
+            ),
+            "track_checks": counter(
+                "track_checks",
+                "Checks run by the track, by result (ok, failed, timed_out, error).",
+                [*TRACK, "result"],
+            ),
         }
 
 

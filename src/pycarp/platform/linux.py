@@ -11,11 +11,13 @@ def linux_platform() -> Platform:
     from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
     from pycarp.platform.rawsock import open_advert_socket
 
+    addresses = NetlinkAddressManager()
     return Platform(
         open_socket=open_advert_socket,
-        addresses=NetlinkAddressManager(),
+        addresses=addresses,
         announcer=LinuxAnnouncer(),
         open_link_watcher=NetlinkLinkWatcher,
+        read_link=addresses.link_state,
     )
 
 

@@ -44,7 +44,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from pycarp.platform.ports import IPInterface
+from pycarp.platform.ports import IPInterface, LinkState
 
 _IFF_UP = 0x1
 _IFF_LOWER_UP = 0x10000
@@ -200,6 +200,12 @@ class NetlinkAddressManager:
 
     def carrier(self, interface: str) -> bool:
         return _has_carrier(self._channel.link(interface)["flags"])
+
+    def link_state(self, interface: str) -> LinkState:
+        """Carrier and operational state, for an interface health track."""
+        link = self._channel.link(interface)
+        operstate = link.get_attr("IFLA_OPERSTATE")
+        return LinkState(_has_carrier(link["flags"]), str(operstate or "UNKNOWN"))
 
     def close(self) -> None:
         self._channel.close()

@@ -67,6 +67,18 @@ class AddressManager(typing.Protocol):
     def close(self) -> None: ...
 
 
+class LinkState(typing.NamedTuple):
+    """An interface as a health track sees it: carrier (administratively up and the driver
+    reports a link) and the kernel's operational state (``UP``, ``DOWN``, ``LOWERLAYERDOWN``,
+    ``DORMANT``, ``UNKNOWN`` for drivers that do not report one, ...)."""
+
+    carrier: bool
+    operstate: str
+
+
+LinkReader = typing.Callable[[str], LinkState]  # blocking; OSError(ENODEV) for no interface
+
+
 class LinkWatcher(typing.Protocol):
     """Carrier changes, read from a file descriptor the event loop watches."""
 
@@ -96,3 +108,5 @@ class Platform:
     addresses: AddressManager
     announcer: Announcer
     open_link_watcher: typing.Callable[[], LinkWatcher] | None = None
+    # Interface health tracks; None: carrier only, from ``addresses.carrier`` (operstate unknown).
+    read_link: LinkReader | None = None

@@ -32,6 +32,7 @@ from pycarp.runtime.driver import GroupDriver, StateListener
 from pycarp.runtime.services import Services
 from pycarp.runtime.signals import LoopSignals
 from pycarp.runtime.status import build_status, status_lines
+from pycarp.runtime.tracks import TrackRunner
 
 log = logging.getLogger("pycarp")
 
@@ -78,6 +79,7 @@ class Daemon:
             }
         )
         self._services = Services(self)
+        self.tracks = TrackRunner(self)  # health tracks, started with the services
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -305,8 +307,10 @@ class Daemon:
         return asyncio.get_running_loop().time()
 
     def publish_demotions(self) -> None:
-        for driver in self.drivers.values():
-            driver.publish_demotion()
+        # A group still reading its carrier at start is a driver but not yet on the host.
+        for key, driver in self.drivers.items():
+            if key in self.host.groups:
+                driver.publish_demotion()
 
     def _on_link_events(self) -> None:
         assert self._watcher is not None
@@ -332,6 +336,11 @@ class Daemon:
         """FreeBSD-style host-wide carrier demotion: a factor per CARP interface without
         carrier."""
         return self.host.carrier_demotion()
+
+    @property
+    def hook_secrets(self) -> frozenset[bytes]:
+        """Every passphrase this daemon was given: kept out of hooks' and checks' env."""
+        return frozenset(self._hook_secrets)
 
     @property
     def interface_drops(self) -> dict[str, DropStats]:
@@ -387,7 +396,7 @@ class Daemon:
             await asyncio.sleep(0)  # due timers run between groups, as at start-up
         kept = [
             name
-            for name in ("control", "control_group", "state_dir", "events", "metrics")
+            for name in ("control", "control_group", "state_dir", "events", "metrics", "tracks")
             if getattr(new, name) != getattr(self.config, name)
         ]
         if kept:

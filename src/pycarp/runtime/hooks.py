@@ -81,12 +81,12 @@ async def run_script(
             status = await process.wait()
     except TimeoutError:
         stats.timeouts += 1
-        await _kill_group(process)
+        await kill_process_group(process)
         log.error("%s: %s still running after %gs: killed", label, argv[0], time_limit)
         return None
     except asyncio.CancelledError:
         # The daemon is stopping and gave up waiting: the hook must not outlive it.
-        await _kill_group(process)
+        await kill_process_group(process)
         log.error("%s: %s still running at exit: killed", label, argv[0])
         raise
     if status != 0:
@@ -97,7 +97,7 @@ async def run_script(
     return status
 
 
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
+async def kill_process_group(process: asyncio.subprocess.Process) -> None:
     """Kill the script and everything it started (its own session), then reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -1,4 +1,5 @@
-"""The daemon's operating services: ``--events``, saved maintenance, metrics, control socket.
+"""The daemon's operating services: ``--events``, saved maintenance, health tracks, metrics,
+control socket.
 
 Each is a consumer of (or a way in to) the daemon, not part of the protocol: the daemon runs
 without any of them (a test's Daemon has none). They start before the first group, so the event
@@ -60,6 +61,7 @@ class Services:
                 now = asyncio.get_running_loop().time()
                 daemon.host.set_maintenance(True, now, "maintenance mode (saved)")
                 log.warning("maintenance mode is on (saved in %s)", self._store.path)
+        daemon.tracks.start(tasks)  # before the groups: each group starts knowing its demotion
         if config.metrics is not None:
             self._metrics = Metrics(lambda: build_status(daemon), daemon.stream)
             host, port = config.metrics
@@ -110,6 +112,7 @@ class Services:
 
     async def close(self) -> None:
         """Idempotent: the control socket goes first (no request may arrive mid-teardown)."""
+        self._daemon.tracks.stop()
         control, self._control = self._control, None
         if control is not None:
             with contextlib.suppress(Exception):

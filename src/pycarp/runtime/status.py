@@ -43,6 +43,7 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
             for name in interfaces
         ],
         "groups": [group_status(daemon, driver) for driver in daemon.drivers.values()],
+        "tracks": daemon.tracks.status(),
     }
 
 

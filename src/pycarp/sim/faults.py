@@ -212,6 +212,23 @@ class HandOver(Fault):
         return "masters hand over (SIGUSR2)"
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Service(Fault):
+    """The service a health track checks dies (``healthy`` False) or works again.
+
+    The router's checks see it at their next runs (every ``interval`` of the track), and the
+    track's fall/rise decide when that moves anything. The service lives outside the daemon:
+    a restarted daemon finds it as it was.
+    """
+
+    router: str
+    track: str
+    healthy: bool
+
+    def describe(self) -> str:
+        return f"service of track {self.track} {'works again' if self.healthy else 'dies'}"
+
+
 _KIND_NAMES: dict[type[Fault], str] = {
     Crash: "crash",
     Restart: "restart",
@@ -228,4 +245,5 @@ _KIND_NAMES: dict[type[Fault], str] = {
     Demote: "demote",
     Maintenance: "maintenance",
     HandOver: "hand-over",
+    Service: "service",
 }

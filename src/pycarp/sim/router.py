@@ -15,6 +15,7 @@ from pycarp.core.auth import IPAddress
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
+from pycarp.core.track import TrackSpec
 from pycarp.sim.records import RouterStats
 
 SIM_INTERFACE = "sim0"  # every simulated router has one interface, on the one segment
@@ -24,10 +25,24 @@ def key_of(vhid: int) -> GroupKey:
     return (SIM_INTERFACE, vhid)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SimTrack:
+    """A health track of a simulated router: checked every ``interval`` virtual seconds."""
+
+    spec: TrackSpec
+    interval: float = 1.0
+
+
 class SimRouter:
     """A host on the segment. ``alive``: powered on. ``running``: its daemon is running."""
 
-    def __init__(self, name: str, address: IPAddress, groups: list[GroupSettings]) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: IPAddress,
+        groups: list[GroupSettings],
+        tracks: list[SimTrack] | None = None,
+    ) -> None:
         vhids = [group.vhid for group in groups]
         if not groups:
             raise ValueError(f"router {name!r} needs at least one group")
@@ -48,6 +63,9 @@ class SimRouter:
         self.holding: set[int] = set()  # vhids whose addresses this router has installed
         self.timers: dict[int, tuple[float, int]] = {}  # vhid -> (armed deadline, token)
         self.stats = RouterStats()
+        self.tracks: list[SimTrack] = list(tracks or ())
+        # Whether each tracked service works: outside the daemon, so kept across restarts.
+        self.healthy: dict[str, bool] = {track.spec.name: True for track in self.tracks}
 
     @property
     def running(self) -> bool:

@@ -41,6 +41,7 @@ from pycarp.core.actions import (
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.receive import WIRE_TTL
 from pycarp.core.stats import DropReason
+from pycarp.core.track import Result
 from pycarp.sim.clock import VirtualClock
 from pycarp.sim.records import (
     AddressChange,
@@ -52,7 +53,7 @@ from pycarp.sim.records import (
     Notice,
     TimelineEntry,
 )
-from pycarp.sim.router import SIM_INTERFACE, SimRouter, key_of
+from pycarp.sim.router import SIM_INTERFACE, SimRouter, SimTrack, key_of
 from pycarp.sim.seeds import stream
 from pycarp.sim.segment import Segment
 
@@ -106,10 +107,25 @@ class SimRuntime:
             host.demote("=", router.demotion, now)
         if router.maintenance:
             host.set_maintenance(True, now, "maintenance mode (saved)")
+        for track in router.tracks:  # registered first, checked at once (as the daemon does)
+            host.add_track(track.spec)
+            self.clock.call_at(now, functools.partial(self._check, router, track, incarnation))
         link_up = self.segment.links[name].carrier
         for vhid, settings in router.settings.items():
             rng = stream(self.seed, name, vhid, incarnation)
             host.add(SIM_INTERFACE, settings, now, link_up=link_up, rng=rng)
+
+    def _check(self, router: SimRouter, track: SimTrack, incarnation: int) -> None:
+        """One run of a track's check, then the next one an interval later (until the daemon
+        that scheduled it is gone)."""
+        if router.host is None or router.incarnation != incarnation:
+            return
+        name = track.spec.name
+        result = Result.OK if router.healthy[name] else Result.FAILED
+        router.host.track_result(name, result, self.now)
+        self.clock.call_at(
+            self.now + track.interval, functools.partial(self._check, router, track, incarnation)
+        )
 
     def _stop(self, router: SimRouter) -> None:
         """A graceful stop: every group leaves as the Host removes it (a master bows out)."""

@@ -27,7 +27,7 @@ from pycarp.core.settings import GroupSettings
 from pycarp.sim import analysis
 from pycarp.sim import faults as fl
 from pycarp.sim.records import FaultRecord, RouterStats
-from pycarp.sim.router import SIM_INTERFACE, SimRouter, key_of
+from pycarp.sim.router import SIM_INTERFACE, SimRouter, SimTrack, key_of
 from pycarp.sim.runtime import SimRuntime, SimulationError
 from pycarp.sim.segment import Link
 
@@ -48,11 +48,13 @@ class Simulator(SimRuntime):
         address: IPAddress | None = None,
         link: Link | None = None,
         start_at: float | None = 0.0,
+        tracks: Sequence[SimTrack] = (),
     ) -> SimRouter:
         """Attach a host. Its groups' ``source`` becomes its address (auto: 198.51.100.11+).
 
         ``start_at`` schedules its daemon's start; None leaves it stopped until a
-        :class:`~pycarp.sim.faults.Start`.
+        :class:`~pycarp.sim.faults.Start`. ``tracks`` are its health tracks, each checked
+        every ``interval`` (a :class:`~pycarp.sim.faults.Service` fault kills its service).
         """
         if name in self.routers:
             raise SimulationError(f"router {name!r} exists already")
@@ -60,7 +62,7 @@ class Simulator(SimRuntime):
             address = ROUTER_NETWORK[FIRST_HOST_OFFSET + len(self.routers)]
         if any(r.address == address for r in self.routers.values()):
             raise SimulationError(f"address {address} is used by another router")
-        router = SimRouter(name, address, list(groups))
+        router = SimRouter(name, address, list(groups), list(tracks))
         self.segment.attach(name, link if link is not None else Link())
         self.routers[name] = router
         if start_at is not None:  # the first boot is set-up, not a fault: not in self.faults
@@ -161,6 +163,11 @@ class Simulator(SimRuntime):
             case fl.HandOver(router=name):
                 router = self._require(name, running=True, why="hand over")
                 router.running_host().hand_over(self.now, "SIGUSR2: handing over")
+            case fl.Service(router=name, track=track, healthy=healthy):
+                router = self.routers[name]
+                if track not in router.healthy:
+                    raise SimulationError(f"service {name}: no track {track!r} there")
+                router.healthy[track] = healthy
             case _:
                 raise SimulationError(f"unknown fault {fault!r}")
 
