@@ -29,6 +29,7 @@ from pycarp.observe.logsink import log_fact
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
 from pycarp.runtime.driver import GroupDriver, StateListener
+from pycarp.runtime.reload import plan_reload
 from pycarp.runtime.services import Services
 from pycarp.runtime.signals import LoopSignals
 from pycarp.runtime.status import build_status, status_lines
@@ -384,31 +385,18 @@ class Daemon:
         except ConfigError as error:
             log.error("SIGHUP: configuration not reloaded: %s", error)
             return
-        wanted = {g.key: g for g in new.groups}
         self._hook_secrets.update(g.settings.passphrase for g in new.groups)
         current = {key: d.config for key, d in self.drivers.items()}
-        removed = [k for k in current if k not in wanted]
-        changed = [k for k in current if k in wanted and wanted[k] != current[k]]
-        added = [k for k in wanted if k not in current]
-        await self._stop_groups(removed + changed)
-        for key in changed + added:
-            await self._start_group(wanted[key])
+        plan = plan_reload(current, self.config, new)
+        await self._stop_groups(plan.removed + plan.changed)
+        for key in plan.changed + plan.added:
+            await self._start_group(plan.wanted[key])
             await asyncio.sleep(0)  # due timers run between groups, as at start-up
-        kept = [
-            name
-            for name in ("control", "control_group", "state_dir", "events", "metrics", "tracks")
-            if getattr(new, name) != getattr(self.config, name)
-        ]
-        if kept:
-            log.warning("SIGHUP: %s changed: takes effect at the next start", ", ".join(kept))
+        if plan.restart_only:
+            changed = ", ".join(plan.restart_only)
+            log.warning("SIGHUP: %s changed: takes effect at the next start", changed)
         self.config = new
-        log.info(
-            "SIGHUP: reloaded: %d added, %d changed, %d removed, %d untouched",
-            len(added),
-            len(changed),
-            len(removed),
-            len(current) - len(removed) - len(changed),
-        )
+        log.info("SIGHUP: reloaded: %s", plan.summary())
 
 
 def _socket_key(group: GroupConfig) -> tuple[str, int]:
