@@ -67,9 +67,7 @@ class Daemon:
             complete = chunk[: chunk.rfind(b"\n") + 1]
             self._events_read += len(complete)
             self._events += [json.loads(line) for line in complete.splitlines() if line.strip()]
-        if kind is None:
-            return list(self._events)
-        return [event for event in self._events if event["event"] == kind]
+        return [event for event in self._events if kind in (None, event["event"])]
 
     def wait_for_event(
         self, kind: str, timeout: float, *, after: int = 0, **match: typing.Any
@@ -142,9 +140,9 @@ class Daemon:
         """
         deadline = time.monotonic() + timeout
         while True:
-            found = [line for line in self.log().splitlines() if text in line]
-            if found:
-                return found[0]
+            found = next((line for line in self.log().splitlines() if text in line), None)
+            if found is not None:
+                return found
             if not self.alive():
                 raise LabError(
                     f"{self.kind} on {self.node} exited ({self.process.returncode}) "
@@ -221,16 +219,17 @@ def start_pycarp(
     if passphrase is not None:
         env["PYCARP_PASS"] = passphrase
     log_path = workdir / f"pycarp-{node}{tag}.log"
-    given = set(args)
-    control = state = events = None
+    control, state, events = (
+        _given(args, flag) for flag in ("--control", "--state-dir", "--events")
+    )
     extra: list[str] = []
-    if "--control" not in given:
+    if "--control" not in args:
         control = lab.run_dir / f"{node}{tag}.sock"
         extra += ["--control", str(control)]
-    if "--state-dir" not in given:
+    if "--state-dir" not in args:
         state = lab.run_dir / f"state-{node}{tag}"
         extra += ["--state-dir", str(state)]
-    if "--events" not in given:
+    if "--events" not in args:
         events = workdir / f"events-{node}{tag}.jsonl"
         events.unlink(missing_ok=True)
         extra += ["--events", str(events)]
@@ -245,6 +244,13 @@ def start_pycarp(
             env=env,
         )
     return Daemon("pycarp", node, process, log_path, control, state, events)
+
+
+def _given(args: typing.Sequence[str], flag: str) -> pathlib.Path | None:
+    """The path the caller gave with ``flag`` (the daemon is watched there), None if none
+    (or ``-``/``off``: nothing to read)."""
+    value = args[list(args).index(flag) + 1] if flag in args else "-"
+    return None if value in ("-", "off") else pathlib.Path(value)
 
 
 NOBODY = 65534  # Debian's user (and group) nobody
