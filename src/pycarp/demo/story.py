@@ -9,7 +9,6 @@ a demo that quietly shows the wrong thing would teach the wrong thing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import signal
 import time
@@ -18,13 +17,12 @@ import typing
 from pycarp.demo import measure
 from pycarp.demo.maintenance import LABEL as MAINTENANCE_LABEL
 from pycarp.demo.maintenance import maintenance
-from pycarp.demo.ping import Pinger, PingResult
+from pycarp.demo.ping import Pinger, PingResult, client_line
 from pycarp.demo.plan import ADVBASE, DEAD_RATIO, GROUPS, HOSTS, group_of, write_host_config
 from pycarp.demo.watch import DemoError, Watcher
 from pycarp.lab.capture import Advert, AdvertCapture
 from pycarp.lab.daemons import start_pycarp, wait_for
 from pycarp.lab.naming import CLIENT, LabError
-from pycarp.lab.programs import check_status
 
 if typing.TYPE_CHECKING:
     from pycarp.demo.board import Board
@@ -361,26 +359,7 @@ class Story:
         )
 
     def client_line(self, pings: PingResult, address: str) -> str:
-        line = (
-            f"The client got no reply for {pings.longest_silence * 1000:.0f} ms "
-            f"({pings.lost} of {pings.transmitted} pings lost; it sent one every "
-            f"{pings.spacing * 1000:.0f} ms)"
-        )
-        holder = self._client_neighbour(address)
-        if holder:
-            line += (
-                f"; its ARP entry for {address} now points to {holder}, set by {holder}'s "
-                "gratuitous ARP"
-            )
-        return line + "."
-
-    def _client_neighbour(self, address: str) -> str | None:
-        """Which host the client's ARP cache sends ``address`` to."""
-        done = check_status(self.lab.exec(CLIENT, ["ip", "-j", "neigh", "show", address]))
-        entries = json.loads(done.stdout or "[]")
-        macs = {self.lab.mac(host): host for host in HOSTS}
-        found = [macs.get(str(entry.get("lladdr", ""))) for entry in entries]
-        return next((host for host in found if host), None)
+        return client_line(self.lab, pings, address, HOSTS)
 
     @staticmethod
     def _removed_at_start(daemon: Daemon, address: str) -> bool:
