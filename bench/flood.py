@@ -10,8 +10,8 @@ costs the receivers an HMAC. Per rate, a fresh lab: h1 becomes master of 198.51.
 * sent/s: what the flooder (at nice -10) really sent (its own count over its run time), and
   delivered/s: h1's ``eth0`` receive counter over the same time;
 * socket drops: packets the kernel threw away because h1's daemon did not read them in time
-  (``/proc/net/raw``); checked HMACs: h1's ``bad_auth`` counter (status dump, SIGUSR1);
-* state changes of h1 and h2 during the flood and the 5 s after it (their logs);
+  (``/proc/net/raw``); checked HMACs: h1's ``bad_auth`` counter (its status document);
+* state changes of h1 and h2 during the flood and the 5 s after it (their events);
 * seconds with no host holding the address, and with two, from the flood's start to 5 s
   after its end (``ip -ts monitor address`` on both hosts: every change, exactly);
 * h1's advert schedule from the bridge capture (the attacker's frames are filtered out by
@@ -29,8 +29,6 @@ import argparse
 import dataclasses
 import itertools
 import pathlib
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from benchlib.procstat import cpu
 from benchlib.trial import holds, wait_state
 from pycarp.core import timing
 from pycarp.lab import CLIENT, Lab, LabError, flood
+from pycarp.lab.checks import status_of
 from pycarp.lab.daemons import Daemon, wait_for
 from pycarp.lab.hostile import SendReport, start_flood
 from pycarp.lab.naming import BRIDGE
@@ -60,8 +59,6 @@ STARTUP = PYCARP.master_down + 10.0
 # (and tcpdump), and at equal priority it loses a few % of its ticks to them. nice -10 lets it
 # hold the rate; the victims' kernel-side receive work is charged to it anyway (veth, bridge).
 FLOOD_NICE = -10
-_DROPS = re.compile(r"^.*1@eth0: .*drops: (.*)$", re.MULTILINE)
-_BAD_AUTH = re.compile(r"bad_auth=(\d+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +67,7 @@ class Outcome:
     sent: SendReport
     delivered: int  # h1 eth0 packets received during the flood
     socket_drops: int  # dropped at h1's raw sockets (receive buffer full)
-    bad_auth: int | None  # h1's bad_auth counter after the flood (None: not in its status)
+    bad_auth: int | None  # h1's bad_auth counter after the flood (None: zero in its status)
     changes: dict[str, list[str]]
     cover: Coverage
     gaps: list[float]  # spacings of h1's adverts during the flood (a trailing silence included)
@@ -127,9 +124,7 @@ def trial(rate: int, duration: float, workdir: pathlib.Path, seed: int) -> Outco
             dropped = socket_drops(lab, MASTER) - drops_before
             time.sleep(AFTER)
             _check_alive(master, backup)
-            for daemon in daemons.values():
-                daemon.signal(signal.SIGUSR1)
-            time.sleep(0.5)
+            bad_auth = status_of(master)[1].drops.get("bad_auth")
             holders_after = [node for node in daemons if holds(lab, node, VIRTUAL)]
             flood_end = sent.started_at + sent.seconds
             cover = coverage(
@@ -142,8 +137,6 @@ def trial(rate: int, duration: float, workdir: pathlib.Path, seed: int) -> Outco
             node: [f"{old} -> {new} ({why})" for _v, old, new, why in d.state_changes()[n:]]
             for (node, d), n in zip(daemons.items(), settled.values(), strict=True)
         }
-        dumps = _DROPS.findall(master.log())
-        found = _BAD_AUTH.search(dumps[-1]) if dumps else None
         capture.stop()
         beacons = capture.beacons()
         h1, h2 = str(lab.ipv4(MASTER).ip), str(lab.ipv4(BACKUP).ip)
@@ -153,7 +146,7 @@ def trial(rate: int, duration: float, workdir: pathlib.Path, seed: int) -> Outco
         sent=sent,
         delivered=delivered,
         socket_drops=dropped,
-        bad_auth=int(found.group(1)) if found else None,
+        bad_auth=bad_auth,
         changes=changes,
         cover=cover,
         gaps=[gap for gap, _end in spacings],

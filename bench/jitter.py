@@ -117,7 +117,7 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
             end_child(hog_process)
         _check_alive(master, backup)
         time.sleep(1.0)
-        # Read the logs before the lab's teardown makes both daemons bow out.
+        # Read the state changes before the lab's teardown makes both daemons bow out.
         false = [
             f"{daemon.node}: {c.vhid}@{c.interface} {c.old} -> {c.new} ({c.reason})"
             for daemon in (master, backup)

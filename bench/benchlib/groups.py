@@ -1,4 +1,4 @@
-"""Many groups in one pycarp process per host: the layout, its TOML, its state lines."""
+"""Many groups in one pycarp process per host: the layout, its TOML, its state changes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pathlib
 from benchlib import wiring
 from benchlib.addressing import IPV4_PREFIX_LEN, IPV6_PREFIX_LEN, ipv4_virtuals, ipv6_virtuals
 from pycarp.lab import Lab, LabError
-from pycarp.lab.daemons import STATE_LINE, Daemon, wait_for, write_config
+from pycarp.lab.daemons import Daemon, wait_for, write_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,15 +67,15 @@ def write_groups(lab: Lab, node: str, groups: list[Group], skew: int, path: path
 
 
 def changes(daemon: Daemon) -> list[Change]:
-    """Every state change the daemon logged, in order."""
+    """Every state change the daemon published (its ``state_changed`` events), in order."""
     return [
-        Change(int(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5))
-        for m in STATE_LINE.finditer(daemon.log())
+        Change(e["vhid"], e["interface"], e["old"], e["new"], e["reason"])
+        for e in daemon.events("state_changed")
     ]
 
 
 def wait_all(daemon: Daemon, state: str, groups: list[Group], timeout: float) -> None:
-    """Block until every group's last logged state is ``state``."""
+    """Block until every group's last state is ``state``."""
     wanted = {(g.interface, g.vhid) for g in groups}
 
     def done() -> bool:

@@ -27,7 +27,6 @@ PREFIX_LEN = 24
 MASTER_SKEW, BACKUP_SKEW = 0, 100
 MASTER_PRIORITY, BACKUP_PRIORITY = 250, 156  # skew time (256 - 156)/256 = 100/256 interval
 
-_UCARP_STATE = re.compile(r"Switching to state: (INIT|BACKUP|MASTER)")
 _KEEPALIVED_STATE = re.compile(r"\(VI_(\d+)\) Entering (MASTER|BACKUP|FAULT) STATE")
 
 
@@ -153,16 +152,20 @@ def start_keepalived(
         process = lab.popen(
             node, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
-    return Daemon("keepalived", node, process, log_path)
+    return Keepalived("keepalived", node, process, log_path)
+
+
+class Keepalived(Daemon):
+    """keepalived, whose log is its only account of its states (``(VI_1) Entering MASTER
+    STATE``): read here, so the lab's checks wait for its states as for the others'."""
+
+    def states(self) -> list[str]:
+        return [state for _vrid, state in _KEEPALIVED_STATE.findall(self.log())]
 
 
 def states(daemon: Daemon) -> list[str]:
-    """Every state the daemon logged, in order, whatever its log format."""
-    if daemon.kind == "ucarp":
-        return _UCARP_STATE.findall(daemon.log())
-    if daemon.kind == "keepalived":
-        return [state for _vrid, state in _KEEPALIVED_STATE.findall(daemon.log())]
-    return [new for _vhid, _old, new, _reason in daemon.state_changes()]
+    """Every state the daemon entered, in order (:meth:`Daemon.states`)."""
+    return daemon.states()
 
 
 def state(daemon: Daemon) -> str | None:

@@ -1,25 +1,23 @@
 """What the interop tests look at: who holds the address, who says it is master, and for how long.
 
-Both kinds of daemon are judged from outside: the address on each host's ``eth0`` (``ip addr``)
-and the state lines each daemon logs. pycarp logs ``1@eth0: BACKUP -> MASTER (reason)``; ucarp
-logs ``Switching to state: MASTER`` (to stderr, which the harness captures in its log file).
+Both kinds of daemon are judged from outside, through :mod:`pycarp.lab.checks`: the address on
+each host's ``eth0`` (``ip addr``) and the states each daemon went through: pycarp's
+``state_changed`` events, ucarp's ``Switching to state: MASTER`` log lines (its only account,
+read in :meth:`pycarp.lab.daemons.Daemon.states`).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import time
 from collections.abc import Sequence
 
-from pycarp.lab import Lab
-from pycarp.lab.daemons import Daemon, wait_for
+from pycarp.lab import Lab, checks
+from pycarp.lab.daemons import Daemon
 from pycarp.lab.naming import LabError
 
 VIRTUAL = "198.51.100.100"
 VIRTUAL_PREFIX = f"{VIRTUAL}/24"
 POLL = 0.1  # seconds between looks: each look runs `ip addr` per host
-UCARP_STATE = re.compile(r"Switching to state: (INIT|BACKUP|MASTER)")
 
 # Bounds, in seconds, at advbase 1 and dead ratio 3. They are generous on purpose (two cores
 # shared with other netns tests); the exact figures are measured in bench/, not asserted here.
@@ -31,36 +29,22 @@ STEADY = 4.0  # longer than a backup's master-down interval: a wrong takeover wo
 
 def holders(lab: Lab, address: str = VIRTUAL, nodes: Sequence[str] | None = None) -> list[str]:
     """The nodes (all hosts by default) whose eth0 carries ``address``, in lab order."""
-    wanted = ipaddress.ip_address(address)
-    return [
-        node
-        for node in (lab.hosts if nodes is None else nodes)
-        if any(found.ip == wanted for found in lab.addresses(node))
-    ]
+    return checks.holders(lab, address, nodes)
 
 
 def states(daemon: Daemon) -> list[str]:
-    """Every state the daemon has switched to, in order, as its log says."""
-    if daemon.kind == "ucarp":
-        return UCARP_STATE.findall(daemon.log())
-    return [new for _vhid, _old, new, _reason in daemon.state_changes()]
+    """Every state the daemon has switched to, in order."""
+    return daemon.states()
 
 
 def current_state(daemon: Daemon) -> str | None:
-    """The state the daemon last logged (None before its first state line)."""
-    found = states(daemon)
-    return found[-1] if found else None
+    """The state the daemon last entered (None before its first)."""
+    return checks.last_state(daemon)
 
 
 def wait_state(daemon: Daemon, state: str, timeout: float) -> float:
-    """Block until the daemon's last logged state is ``state``; the seconds it took."""
-    try:
-        return wait_for(lambda: current_state(daemon) == state, timeout, POLL)
-    except LabError:
-        raise LabError(
-            f"{daemon.kind} on {daemon.node} not {state} within {timeout:g} s "
-            f"(states {states(daemon)}):\n{daemon.log()[-1500:]}"
-        ) from None
+    """Block until the daemon's last state is ``state``; the seconds it took."""
+    return checks.wait_for_state(daemon, state, timeout=timeout, poll=POLL)
 
 
 def wait_holders(
@@ -71,13 +55,7 @@ def wait_holders(
     nodes: Sequence[str] | None = None,
 ) -> float:
     """Block until exactly ``expected`` hold ``address``; the seconds it took."""
-    try:
-        return wait_for(lambda: holders(lab, address, nodes) == list(expected), timeout, POLL)
-    except LabError:
-        raise LabError(
-            f"{address} held by {holders(lab, address, nodes)} after {timeout:g} s, "
-            f"expected {list(expected)}"
-        ) from None
+    return checks.wait_holders(lab, expected, timeout, address, nodes=nodes, poll=POLL)
 
 
 def assert_steady(

@@ -2,18 +2,19 @@
 
 With ``--signature-mode ucarp`` pycarp signs and verifies over its first address, as ucarp
 does, so the two interoperate. In the default kernel mode pycarp hashes both addresses, so
-ucarp's adverts cannot verify: pycarp must refuse them (``bad_auth``) and say in its log which
-setting would make them verify, instead of silently following a peer it cannot authenticate.
+ucarp's adverts cannot verify: pycarp must refuse them (``bad_auth``) and say, in its
+``packet_dropped`` event and its log, which setting would make them verify, instead of
+silently following a peer it cannot authenticate.
 """
 
 from __future__ import annotations
 
 import pathlib
 import re
-import signal
 
 from pycarp.lab import Lab
-from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, start_ucarp, wait_for
+from pycarp.lab.checks import status_of
+from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, start_ucarp
 
 from .support import (
     SETTLE,
@@ -32,18 +33,9 @@ ADDRESSES = [VIRTUAL_PREFIX, f"{SECOND}/24"]  # the first one is ucarp's --addr
 HINT = r"digest matches ucarp's single-address form \(over 198\.51\.100\.100 only\)"
 
 
-STATUS = re.compile(r"1@eth0: \w+ \(advbase .*; drops: (.*)")
-
-
 def bad_auth_count(daemon: Daemon) -> int:
-    """The group's bad_auth counter, from the status line pycarp logs on SIGUSR1."""
-    mark = len(daemon.log())
-    daemon.signal(signal.SIGUSR1)
-    wait_for(lambda: STATUS.search(daemon.log()[mark:]) is not None, SETTLE)
-    status = STATUS.search(daemon.log()[mark:])
-    assert status is not None
-    found = re.search(r"bad_auth=(\d+)", status.group(1))
-    return int(found.group(1)) if found else 0
+    """The group's bad_auth counter, from the daemon's status document."""
+    return status_of(daemon)[1].drops.get("bad_auth", 0)
 
 
 def test_kernel_mode_refuses_ucarp_and_says_why(lab: Lab, tmp_path: pathlib.Path) -> None:
@@ -52,8 +44,10 @@ def test_kernel_mode_refuses_ucarp_and_says_why(lab: Lab, tmp_path: pathlib.Path
 
     args = pycarp_args(lab, "h2", addresses=ADDRESSES, advskew=100)
     pycarp = start_pycarp(lab, "h2", args, workdir=tmp_path)
-    hint = pycarp.wait_for_log(rf"dropped advert from 198\.51\.100\.1: {HINT}.*\(bad_auth\)", 3)
-    assert "set signature mode to ucarp" in hint.group(0)
+    drop = pycarp.wait_for_event("packet_dropped", 3, source="198.51.100.1", reason="bad_auth")
+    assert re.search(HINT, drop["detail"]), drop
+    assert "set signature mode to ucarp" in drop["detail"]
+    pycarp.wait_for_message("set signature mode to ucarp", 3)  # what the operator reads
     assert bad_auth_count(pycarp) >= 1
     # Deaf to the master it cannot authenticate, it takes over when its timer runs out.
     wait_state(pycarp, "MASTER", STARTUP)

@@ -16,7 +16,7 @@ import time
 from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     advert_interval,
@@ -25,9 +25,9 @@ from .scripts.support import (
     held_ips,
     ips,
     master_down,
-    request_status,
     spacing_deviation,
     start_group,
+    status_of,
     wait_for_stable_master,
     wait_for_state,
 )
@@ -48,9 +48,9 @@ def test_a_host_with_the_wrong_passphrase_neither_takes_over_nor_disturbs_the_gr
             passphrase="not-the-secret",
         )["h3"]
         wait_for_state(intruder, "MASTER", timeout=ELECTION_TIMEOUT)  # of its own group
-        first = {node: request_status(daemon)[1] for node, daemon in group.items()}
+        first = {node: status_of(daemon)[1] for node, daemon in group.items()}
         time.sleep(2.5)
-        second = {node: request_status(daemon)[1] for node, daemon in group.items()}
+        second = {node: status_of(daemon)[1] for node, daemon in group.items()}
         adverts = capture.adverts()
 
     h1, h3 = str(lab.ipv4("h1").ip), str(lab.ipv4("h3").ip)

@@ -16,7 +16,7 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import wait_for
 
-from .scripts.support import (
+from .support import (
     DUAL_STACK,
     ELECTION_TIMEOUT,
     VIPS,

@@ -18,7 +18,7 @@ from pycarp.lab import Lab, LabError
 from pycarp.lab.capture import AdvertCapture, failover_gap
 from pycarp.lab.daemons import pycarp_args, start_pycarp, wait_for
 
-from .scripts.support import (
+from .support import (
     DUAL_STACK,
     ELECTION_TIMEOUT,
     VIPS,

@@ -16,14 +16,14 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import Daemon, start_pycarp, wait_for, write_config
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     advert_interval,
     advert_times,
     changes_of,
+    dump_status,
     held_ips,
     master_down,
-    request_status,
     spacing_deviation,
     state_of,
     wait_for_stable_master,
@@ -115,14 +115,15 @@ def test_sigusr1_logs_one_status_line_per_group(lab: Lab, tmp_path: pathlib.Path
     daemons = start_hosts(lab, tmp_path, ["h1", "h2"], [1, 2])
     wait_for_stable_master(daemons, "h1", vhid=1)
     wait_for_stable_master(daemons, "h2", vhid=2)
-    status = {node: request_status(daemon) for node, daemon in daemons.items()}
+    status = {node: dump_status(daemon) for node, daemon in daemons.items()}
     assert {vhid: s.state for vhid, s in status["h1"].items()} == {1: "MASTER", 2: "BACKUP"}
     assert {vhid: s.state for vhid, s in status["h2"].items()} == {1: "BACKUP", 2: "MASTER"}
     assert status["h1"][1].adverts_sent > 0
     assert status["h2"][2].adverts_sent > 0
     assert status["h2"][1].adverts_sent == 0  # started after h1 with a worse advskew: silent
     assert all(s.drops == {} for per_host in status.values() for s in per_host.values())
-    assert "master 198.51.100.2" in daemons["h1"].log()  # a backup names its master
+    assert status["h1"][2].master == "198.51.100.2"  # a backup knows its master
+    assert "master 198.51.100.2" in daemons["h1"].log()  # and its status line names it
     assert all(d.alive() for d in daemons.values())
 
 
@@ -142,7 +143,9 @@ def test_sighup_adding_a_group_disturbs_no_running_group(lab: Lab, tmp_path: pat
             )
             daemon.signal(signal.SIGHUP)
         for daemon in daemons.values():
-            daemon.wait_for_log(r"SIGHUP: reloaded: 1 added, 0 changed, 0 removed, 2 untouched", 5)
+            daemon.wait_for_event("group_started", 5, vhid=3)
+            reloaded = "SIGHUP: reloaded: 1 added, 0 changed, 0 removed, 2 untouched"
+            daemon.wait_for_message(reloaded, 5)
         wait_for_stable_master(daemons, "h1", vhid=3)
         wait_for(lambda: holders_of(lab, 3, daemons) == ["h1"], 2.0)
         time.sleep(1.5)

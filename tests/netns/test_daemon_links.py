@@ -9,7 +9,6 @@ must yield within an advertisement interval (pycarp's reassert makes that one ro
 from __future__ import annotations
 
 import pathlib
-import re
 import time
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from pycarp.lab import Lab
 from pycarp.lab.daemons import Daemon, wait_for
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     advert_interval,
@@ -37,9 +36,13 @@ from .scripts.support import (
 MARGIN = 0.5
 
 
-def address_log_lines(daemon: Daemon, verb: str) -> list[str]:
-    """The ``added``/``removed`` lines pycarp logs for its native address changes."""
-    return re.findall(rf"1@eth0: {verb} (\S+) on eth0", daemon.log())
+def address_changes(daemon: Daemon, added: bool) -> list[str]:
+    """The addresses pycarp added (or removed) natively for ``1@eth0``, from its events."""
+    return [
+        event["address"]
+        for event in daemon.events("address_changed")
+        if event["group"] == "1@eth0" and event["added"] is added and not event["error"]
+    ]
 
 
 @pytest.mark.parametrize("preempt", [False, True], ids=["no-preempt", "preempt"])
@@ -59,7 +62,7 @@ def test_carrier_loss_on_the_master_hands_over_and_heal_follows_the_preempt_sett
     assert state_of(daemons["h3"]) == "BACKUP"
     assert "carrier lost" in daemons["h1"].log()
     before_heal = {node: len(changes_of(daemon)) for node, daemon in daemons.items()}
-    h2_added = len(address_log_lines(daemons["h2"], "added"))
+    h2_added = len(address_changes(daemons["h2"], added=True))
 
     lab.heal("h1")
     wait_for_state(daemons["h1"], "BACKUP" if not preempt else "MASTER", timeout=ELECTION_TIMEOUT)
@@ -73,7 +76,7 @@ def test_carrier_loss_on_the_master_hands_over_and_heal_follows_the_preempt_sett
         assert h2_after == [], "the new master changed state although nobody preempts"
         assert held_ips(lab, "h1") == set()
         assert held_ips(lab, "h2") == ips(VIPS)
-        assert len(address_log_lines(daemons["h2"], "added")) == h2_added
+        assert len(address_changes(daemons["h2"], added=True)) == h2_added
         new_master = "h2"
     else:
         assert h1_after == ["BACKUP", "MASTER"]
@@ -81,8 +84,8 @@ def test_carrier_loss_on_the_master_hands_over_and_heal_follows_the_preempt_sett
         assert held_ips(lab, "h1") == ips(VIPS)
         assert held_ips(lab, "h2") == set()
         # Moved back once: each address added once more on h1, removed once on h2.
-        assert sorted(address_log_lines(daemons["h1"], "added")) == sorted(VIPS * 2)
-        assert sorted(address_log_lines(daemons["h2"], "removed")) == sorted(VIPS)
+        assert sorted(address_changes(daemons["h1"], added=True)) == sorted(VIPS * 2)
+        assert sorted(address_changes(daemons["h2"], added=False)) == sorted(VIPS)
         new_master = "h1"
     assert [n for n, d in daemons.items() if state_of(d) == "MASTER"] == [new_master]
     assert held_ips(lab, "h3") == set()

@@ -18,7 +18,7 @@ import time
 from pycarp.lab import Lab
 from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, wait_for
 
-from .scripts.support import VIPS, held_ips, ips, wait_for_state, wait_started
+from .support import VIPS, held_ips, ips, wait_for_state, wait_started
 
 ROUNDS = 10
 PHASES = ("starting", "started", "master")

@@ -29,7 +29,7 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import Daemon, wait_for
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     advert_times,

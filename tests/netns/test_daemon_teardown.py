@@ -17,7 +17,7 @@ from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import pycarp_args, start_pycarp, wait_for
 from pycarp.lab.namespaces import list_namespaces, namespace_pids, process_alive
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     held_ips,

@@ -29,7 +29,7 @@ import pycarp
 from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 
-from .test_faults_support import STEADY, Group
+from .faults import STEADY, Group
 
 PACKAGES = ("core", "runtime", "platform")
 WALL_CLOCK_IN_TIME = {"time", "time_ns", "localtime", "gmtime", "ctime", "asctime", "strftime"}

@@ -18,7 +18,7 @@ import pytest
 
 from pycarp.lab import Lab
 
-from .test_faults_support import (
+from .faults import (
     STEADY,
     Group,
     master_down,

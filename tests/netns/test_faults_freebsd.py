@@ -35,7 +35,7 @@ from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import start_pycarp, write_config
 from pycarp.lab.programs import check_status
 
-from .test_faults_support import (
+from .faults import (
     SETTLE,
     STARTUP,
     STEADY,

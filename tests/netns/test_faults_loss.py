@@ -27,7 +27,7 @@ import pytest
 
 from pycarp.lab import Lab
 
-from .test_faults_support import (
+from .faults import (
     SKEWS,
     STARTUP,
     VIRTUAL_V4,

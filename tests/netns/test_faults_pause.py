@@ -16,7 +16,7 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import wait_for
 
-from .test_faults_support import (
+from .faults import (
     POLL,
     SLACK,
     STEADY,

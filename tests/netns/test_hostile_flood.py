@@ -25,7 +25,7 @@ from pycarp.lab.capture import Advert, AdvertCapture
 from pycarp.lab.daemons import wait_for
 from pycarp.lab.hostile import replay_once, start_flood, start_replay
 
-from .test_faults_support import (
+from .faults import (
     ADVBASE,
     POLL,
     SLACK,

@@ -17,7 +17,7 @@ from pycarp.lab import Lab
 from pycarp.lab.capture import AdvertCapture
 from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, wait_for
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     held_ips,

@@ -47,7 +47,7 @@ def test_an_ipv4_and_an_ipv6_group_share_an_interface(lab: Lab, tmp_path: pathli
     wait_for(lambda: held("h1") == {"198.51.100.100"} and held("h2") == {"2001:db8::100"}, 8)
     # Each master's adverts reach the other host on the right socket: nobody takes over.
     for daemon in daemons.values():
-        daemon.wait_for_log(r"1@eth0: BACKUP -> MASTER|2@eth0: BACKUP -> MASTER", 1)
+        daemon.wait_for_event("state_changed", 1, old="BACKUP", new="MASTER")
     time.sleep(4)
     assert held("h1") == {"198.51.100.100"}
     assert held("h2") == {"2001:db8::100"}

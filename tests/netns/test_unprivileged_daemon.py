@@ -31,7 +31,7 @@ from pycarp.lab.daemons import (
     why_user_cannot_run_pycarp,
 )
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     advert_interval,
     changes_of,

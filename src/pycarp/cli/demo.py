@@ -34,7 +34,7 @@ DEFAULT_NAME = "demo"
 TOOLS = {"ip": "iproute2", "nft": "nftables", "tcpdump": "tcpdump", "ping": "iputils-ping"}
 
 DESCRIPTION = """\
-A live CARP failover, in about 15 seconds, in a lab of network namespaces that is built for
+A live CARP failover, in about 25 seconds, in a lab of network namespaces that is built for
 the demo and removed afterwards (nothing touches your real network).
 
 Three hosts h1, h2, h3 and a client share a switch. Each host runs one pycarp process with
@@ -47,6 +47,9 @@ preferred master h2), spread by advskew. The demo then
   3. brings h1 back: its pycarp removes the address kill -9 left behind and stays backup
      (no preemption),
   4. stops h2's pycarp cleanly (SIGTERM): it bows out and h1 takes over at once,
+  5. puts h1 in maintenance (pycarp maintenance on): h3 takes over within its own skew
+     and h1 stays backup at advskew 240; maintenance off restores its advskew, and with
+     preemption off h1 takes nothing back,
 and tears everything down. A table shows who is MASTER of what as it changes (redrawn in
 place on a terminal, printed as plain lines otherwise). Needs root; scripts/demo.sh
 installs what is missing and runs this."""

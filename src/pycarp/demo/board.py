@@ -1,8 +1,8 @@
 """Who is master of what, right now: one row per group, one column per host.
 
-The board is read from the outside, the way an operator would check: the state each pycarp
-last logged (``1@eth0: BACKUP -> MASTER (...)``) and the addresses actually on each host's
-``eth0`` (read by the caller). A host whose pycarp is not running shows why (killed,
+The board is read the way an operator would check: the state each pycarp last entered (its
+``state_changed`` events, as ``--events`` writes them) and the addresses actually on each
+host's ``eth0`` (read by the caller). A host whose pycarp is not running shows why (killed,
 stopped); an address on a host that is not its master shows as stale, which is exactly what
 kill -9 leaves behind.
 """
@@ -60,7 +60,7 @@ def observe(
     daemons: typing.Mapping[str, Daemon],
     not_running: typing.Mapping[str, str],
 ) -> Board:
-    """The board from each host's virtual addresses (``held``) and its pycarp's log.
+    """The board from each host's virtual addresses (``held``) and its pycarp's events.
 
     ``not_running`` says, per host, why its pycarp is gone ("killed", "stopped"); a host in
     it whose pycarp is still alive is shown as stopping.
@@ -78,8 +78,8 @@ def observe(
             elif host in not_running:  # signalled, still releasing its addresses
                 state = "stopping"
             else:
-                logged = states.get(group.vhid)
-                state = "starting" if logged is None else _word(logged)
+                entered = states.get(group.vhid)
+                state = "starting" if entered is None else _word(entered)
             cells.append(((group.vhid, host), Cell(state, group.address in held.get(host, ()))))
     return Board(tuple(cells))
 

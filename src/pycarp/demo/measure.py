@@ -2,13 +2,14 @@
 
 Capture timestamps are the kernel's wall clock, shared by every namespace, so they can be
 compared with each other and with ``time.time()`` taken when the demo kills or stops a daemon.
-One figure only a daemon knows, how long it held an address, comes from its log.
+One figure only a daemon knows, how long it held an address, comes from its ``address_changed``
+events (their ``mono`` times: the daemon's monotonic clock, exact between its own events).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import typing
 
 from pycarp.core import timing
 from pycarp.lab.capture import Advert, failover_gap
@@ -72,22 +73,24 @@ def _bow_out(advert: Advert) -> bool:
     )
 
 
-_LOG_TIME = r"^(\d\d):(\d\d):(\d\d\.\d{3}) .*"
-SECONDS_PER_DAY = 86400
+def address_held(
+    events: typing.Iterable[typing.Mapping[str, typing.Any]], address: str
+) -> float | None:
+    """Seconds between the last ``address_changed`` that added ``address`` (no prefix length)
+    and the removal after it.
 
-
-def address_held(log: str, address: str) -> float | None:
-    """Seconds between the log's last "added ADDRESS/" and the "removed ADDRESS/" after it.
-
-    None if the log shows no such pair. Log times are wall-clock time of day in ms.
+    None if the events show no such pair (never added, or still held). Failed changes (their
+    ``error`` set) changed nothing and are skipped.
     """
-    times: dict[str, float] = {}
-    pattern = re.compile(_LOG_TIME + r"(added|removed) " + re.escape(address) + "/", re.M)
+    added: float | None = None
     held: float | None = None
-    for match in pattern.finditer(log):
-        hours, minutes, seconds, verb = match.groups()
-        when = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-        times[verb] = when
-        if verb == "removed" and "added" in times:
-            held = (when - times.pop("added")) % SECONDS_PER_DAY
+    for event in events:
+        if event["event"] != "address_changed" or event["error"]:
+            continue
+        if str(event["address"]).split("/")[0] != address:
+            continue
+        if event["added"]:
+            added = event["mono"]
+        elif added is not None:
+            held, added = event["mono"] - added, None
     return held

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import pathlib
 import re
 import signal
@@ -22,7 +23,8 @@ import statistics
 import subprocess
 import typing
 
-from pycarp.lab.naming import LabError
+from pycarp.lab.naming import CLIENT, LabError
+from pycarp.lab.programs import check_status
 
 if typing.TYPE_CHECKING:
     from pycarp.lab.lab import Lab
@@ -96,3 +98,29 @@ class Pinger:
             self._process.kill()
             self._process.wait()
         return parse(self._output.read_text(errors="replace"))
+
+
+def client_line(lab: Lab, pings: PingResult, address: str, hosts: typing.Sequence[str]) -> str:
+    """What the client went through, in one sentence: the outage, the lost pings, and which
+    of ``hosts`` its ARP entry for ``address`` now points to (set by a gratuitous ARP)."""
+    line = (
+        f"The client got no reply for {pings.longest_silence * 1000:.0f} ms "
+        f"({pings.lost} of {pings.transmitted} pings lost; it sent one every "
+        f"{pings.spacing * 1000:.0f} ms)"
+    )
+    holder = _client_neighbour(lab, address, hosts)
+    if holder:
+        line += (
+            f"; its ARP entry for {address} now points to {holder}, set by {holder}'s "
+            "gratuitous ARP"
+        )
+    return line + "."
+
+
+def _client_neighbour(lab: Lab, address: str, hosts: typing.Sequence[str]) -> str | None:
+    """Which host the client's ARP cache sends ``address`` to."""
+    done = check_status(lab.exec(CLIENT, ["ip", "-j", "neigh", "show", address]))
+    entries = json.loads(done.stdout or "[]")
+    macs = {lab.mac(host): host for host in hosts}
+    found = [macs.get(str(entry.get("lladdr", ""))) for entry in entries]
+    return next((host for host in found if host), None)

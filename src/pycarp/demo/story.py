@@ -1,4 +1,5 @@
-"""The demo's steps, in order: elect, crash a master, bring it back, stop a master cleanly.
+"""The demo's steps, in order: elect, crash a master, bring it back, stop a master cleanly,
+put the remaining master in maintenance and take it out again (demo/maintenance.py).
 
 Each step does one thing to the lab, waits (bounded) for the outcome, then says what happened
 with measured figures and why CARP behaves that way. Anything unexpected raises DemoError:
@@ -8,21 +9,20 @@ a demo that quietly shows the wrong thing would teach the wrong thing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
-import re
 import signal
 import time
 import typing
 
 from pycarp.demo import measure
-from pycarp.demo.ping import Pinger, PingResult
+from pycarp.demo.maintenance import LABEL as MAINTENANCE_LABEL
+from pycarp.demo.maintenance import maintenance
+from pycarp.demo.ping import Pinger, PingResult, client_line
 from pycarp.demo.plan import ADVBASE, DEAD_RATIO, GROUPS, HOSTS, group_of, write_host_config
 from pycarp.demo.watch import DemoError, Watcher
 from pycarp.lab.capture import Advert, AdvertCapture
-from pycarp.lab.daemons import start_pycarp
+from pycarp.lab.daemons import start_pycarp, wait_for
 from pycarp.lab.naming import CLIENT, LabError
-from pycarp.lab.programs import check_status
 
 if typing.TYPE_CHECKING:
     from pycarp.demo.board import Board
@@ -68,6 +68,7 @@ class Story:
                 self.crash()
                 self.recover()
                 self.bow_out()
+                self.maintain()
         finally:
             self._capture = None
             self.watcher.close()
@@ -132,7 +133,7 @@ class Story:
 
     def crash(self) -> None:
         address = TARGET.address
-        pinger = self._ping(address, "crash")
+        pinger = self.ping(address, "crash")
         self.screen.step(f"{CRASHED} crashes: kill -9 its pycarp and pull its cable")
         self.screen.detail(
             f"(kill -9 alone would leave {address} on {CRASHED}'s eth0, still answering "
@@ -157,10 +158,10 @@ class Story:
         self.watcher.watch(PING_TAIL, "letting the client's pings run", _anything)
         pings = pinger.stop()
         figures = measure.takeover(
-            self._adverts(),
+            self.adverts(),
             vhid=TARGET.vhid,
-            old=self._ip(CRASHED),
-            new=self._ip(RESCUER),
+            old=self.ip(CRASHED),
+            new=self.ip(RESCUER),
             killed_at=killed_at,
         )
         self.screen.freeze()
@@ -178,7 +179,7 @@ class Story:
             f"kill {arrow} {address} on {RESCUER}: {to_address:.2f} s (that last advert came "
             f"{figures.heard_before_kill:.2f} s before the kill)."
         )
-        self.screen.detail(self._client_line(pings, address))
+        self.screen.detail(self.client_line(pings, address))
         self.screen.detail(
             f"{last} (advskew {TARGET.advskew[last]}) would have waited "
             f"{TARGET.master_down(last):.2f} s; it heard {RESCUER}'s advert first and stayed "
@@ -201,7 +202,7 @@ class Story:
             timeout=10,
         )
         self.screen.freeze()
-        cleaned = self._logged(daemon, f"removed {address}/")
+        cleaned = self._removed_at_start(daemon, address)
         self.screen.result(
             f"{CRASHED} is back as backup for both groups."
             + (
@@ -230,7 +231,7 @@ class Story:
 
     def bow_out(self) -> None:
         leaver, heir = RESCUER, CRASHED
-        pinger = self._ping(TARGET.address, "bow-out")
+        pinger = self.ping(TARGET.address, "bow-out")
         self.screen.step(f"stopping pycarp on {leaver} cleanly (SIGTERM): it bows out")
         sent_at = time.time()
         self.watcher.not_running[leaver] = "stopped"
@@ -249,11 +250,11 @@ class Story:
         status = self.watcher.daemons[leaver].process.wait(timeout=10)
         if status != 0:
             raise DemoError(f"pycarp on {leaver} exited with status {status} after SIGTERM")
-        self.watcher.watch(PING_TAIL, "letting the client's pings run", _anything)
+        self.watch_pings()
         pings = pinger.stop()
-        adverts = self._adverts()
+        adverts = self.adverts()
         handovers = {
-            g.vhid: measure.handover(adverts, vhid=g.vhid, leaver=self._ip(leaver), after=sent_at)
+            g.vhid: measure.handover(adverts, vhid=g.vhid, leaver=self.ip(leaver), after=sent_at)
             for g in GROUPS
         }
         self.screen.freeze()
@@ -272,7 +273,7 @@ class Story:
             {self._host(source) for h in handovers.values() for source in h.sources} - {heir}
         )
         for host in answered:
-            held = measure.address_held(self.watcher.daemons[host].log(), TARGET.address)
+            held = measure.address_held(self.watcher.daemons[host].events(), TARGET.address)
             self.screen.detail(
                 f"{host} answered the goodbye too (every backup that hears it does) and stepped "
                 f"back down on hearing {heir}'s faster advert."
@@ -284,9 +285,15 @@ class Story:
                     else ""
                 )
             )
-        self.screen.detail(self._client_line(pings, TARGET.address))
+        self.screen.detail(self.client_line(pings, TARGET.address))
         worst = max(h.gap for h in handovers.values())
         self.outages.append(Outage("clean stop (SIGTERM)", worst, pings))
+
+    def maintain(self) -> None:
+        """``pycarp maintenance on`` / ``off`` against the master of vhid 1 (a row of the
+        summary: a planned hand-over, next to the crash and the clean stop)."""
+        gap, pings = maintenance(self, TARGET.vhid)
+        self.outages.append(Outage(MAINTENANCE_LABEL, gap, pings))
 
     def restore(self) -> None:
         """For --keep: start the stopped pycarp again so all three hosts run one."""
@@ -333,11 +340,15 @@ class Story:
         self.watcher.not_running.pop(host, None)
         return daemon
 
-    def _ping(self, address: str, name: str) -> Pinger:
+    def ping(self, address: str, name: str) -> Pinger:
         self.screen.step(f"the client starts pinging {address}, about every 10 ms")
         pinger = Pinger(self.lab, CLIENT, address, self.workdir / f"ping-{name}.txt")
         self.watcher.watch(PING_LEAD, "letting the client's pings run", _anything)
         return pinger
+
+    def watch_pings(self) -> None:
+        """Let the client's pings run on after a takeover, so the outage has an end."""
+        self.watcher.watch(PING_TAIL, "letting the client's pings run", _anything)
 
     def _no_preemption(self, board: Board) -> str | None:
         if board.served_by(TARGET.vhid, RESCUER):
@@ -347,46 +358,37 @@ class Story:
             f"masters {board.masters(TARGET.vhid)}, holders {board.holders(TARGET.vhid)}"
         )
 
-    def _client_line(self, pings: PingResult, address: str) -> str:
-        line = (
-            f"The client got no reply for {pings.longest_silence * 1000:.0f} ms "
-            f"({pings.lost} of {pings.transmitted} pings lost; it sent one every "
-            f"{pings.spacing * 1000:.0f} ms)"
-        )
-        holder = self._client_neighbour(address)
-        if holder:
-            line += (
-                f"; its ARP entry for {address} now points to {holder}, set by {holder}'s "
-                "gratuitous ARP"
-            )
-        return line + "."
-
-    def _client_neighbour(self, address: str) -> str | None:
-        """Which host the client's ARP cache sends ``address`` to."""
-        done = check_status(self.lab.exec(CLIENT, ["ip", "-j", "neigh", "show", address]))
-        entries = json.loads(done.stdout or "[]")
-        macs = {self.lab.mac(host): host for host in HOSTS}
-        found = [macs.get(str(entry.get("lladdr", ""))) for entry in entries]
-        return next((host for host in found if host), None)
+    def client_line(self, pings: PingResult, address: str) -> str:
+        return client_line(self.lab, pings, address, HOSTS)
 
     @staticmethod
-    def _logged(daemon: Daemon, text: str) -> bool:
-        """``text`` is in the log, or shows up within a moment (it is written after the act)."""
+    def _removed_at_start(daemon: Daemon, address: str) -> bool:
+        """pycarp removed ``address`` (left behind by kill -9) as it started: its
+        ``address_changed`` event, which may follow the board's settling by a moment."""
+
+        def removed() -> bool:
+            return any(
+                not event["added"]
+                and not event["error"]
+                and event["address"].startswith(address + "/")
+                for event in daemon.events("address_changed")
+            )
+
         try:
-            daemon.wait_for_log(re.escape(text), timeout=1.0)
+            wait_for(removed, 1.0)
         except LabError:
             return False
         return True
 
-    def _adverts(self) -> list[Advert]:
+    def adverts(self) -> list[Advert]:
         assert self._capture is not None
         return self._capture.adverts()
 
-    def _ip(self, host: str) -> str:
+    def ip(self, host: str) -> str:
         return str(self.lab.ipv4(host).ip)
 
     def _host(self, ip: str) -> str:
-        return next((host for host in HOSTS if self._ip(host) == ip), ip)
+        return next((host for host in HOSTS if self.ip(host) == ip), ip)
 
 
 def _anything(_board: Board) -> str | None:

@@ -1,10 +1,10 @@
 """What the fault tests share: one CARP group of pycarp daemons on lab hosts, and how it is judged.
 
-No tests live here (pytest collects none); the ``test_faults_*`` files import it. A group is
-judged from outside, as an operator would: the state lines each daemon logs (with their
-millisecond time stamps, to measure how long a false takeover lasted), the addresses the
-kernel of each host carries (``ip addr``), and, where a blip between two looks must not be
-missed, the kernel's own address events (``ip monitor address``).
+No tests live here; the ``test_faults_*`` files import it. A group is judged from outside, as
+an operator would: the state changes each daemon publishes (``state_changed`` events, with the
+daemon's monotonic time, to measure how long a false takeover lasted), the addresses the
+kernel of each host carries (``ip addr``, through :mod:`pycarp.lab.checks`), and, where a blip
+between two looks must not be missed, the kernel's own address events (``ip monitor address``).
 
 Bounds are derived from the protocol at advbase 1 and dead ratio 3, plus generous slack: the
 machine has two cores shared with other namespace tests. Exact figures belong in ``bench/``.
@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 import pathlib
-import re
 import subprocess
-import sys
 import time
 import typing
 from collections.abc import Sequence
 
 from pycarp.core.timing import master_down_interval
 from pycarp.lab import Lab
-from pycarp.lab.daemons import LAB_PASSPHRASE, Daemon, start_pycarp, wait_for
+from pycarp.lab.checks import holders, last_state
+from pycarp.lab.daemons import Daemon, start_pycarp, wait_for
 from pycarp.lab.naming import HOST_INTERFACE, LabError
 
 VIRTUAL_V4 = "198.51.100.100"
@@ -50,16 +48,11 @@ STARTUP = master_down(max(SKEWS.values())) + SLACK  # a fresh group elects its f
 SETTLE = 2 * ADVBASE + SLACK  # one advert (plus one lost) decides: preempt, step-down
 STEADY = master_down(0) + 1.0  # longer than any master-down interval: a wrong takeover shows
 
-_STAMPED_STATE = re.compile(
-    r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) .*?(\d+)@(\S+): "
-    r"(INIT|BACKUP|MASTER) -> (INIT|BACKUP|MASTER) \((.*)\)$",
-    re.MULTILINE,
-)
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StateChange:
-    """One logged state change; ``at`` is the log stamp in seconds since (local) midnight."""
+    """One state change; ``at`` is the daemon's monotonic clock (the event's ``mono``), which
+    every namespace shares and a jumping wall clock does not move."""
 
     at: float
     vhid: int
@@ -69,29 +62,17 @@ class StateChange:
 
 
 def state_changes(daemon: Daemon, vhid: int = VHID) -> list[StateChange]:
-    """Every state change the daemon logged for ``vhid``, with its time stamp, in order."""
-    found = [
-        StateChange(
-            at=int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]) + int(m[4]) / 1000,
-            vhid=int(m[5]),
-            old=m[7],
-            new=m[8],
-            reason=m[9],
-        )
-        for m in _STAMPED_STATE.finditer(daemon.log())
+    """Every state change the daemon published for ``vhid``, in order."""
+    return [
+        StateChange(at=e["mono"], vhid=e["vhid"], old=e["old"], new=e["new"], reason=e["reason"])
+        for e in daemon.events("state_changed")
+        if e["vhid"] == vhid
     ]
-    return [change for change in found if change.vhid == vhid]
-
-
-def elapsed(start: float, end: float) -> float:
-    """``end - start`` for two log stamps, also across midnight."""
-    return (end - start) % 86400
 
 
 def current_state(daemon: Daemon, vhid: int = VHID) -> str | None:
-    """The state the daemon last logged for ``vhid`` (None before its first state line)."""
-    changes = state_changes(daemon, vhid)
-    return changes[-1].new if changes else None
+    """The state the daemon last entered for ``vhid`` (None before its first change)."""
+    return last_state(daemon, vhid)
 
 
 def master_episodes(daemon: Daemon) -> list[float]:
@@ -102,7 +83,7 @@ def master_episodes(daemon: Daemon) -> list[float]:
         if change.new == "MASTER":
             started = change.at
         elif change.old == "MASTER" and started is not None:
-            durations.append(elapsed(started, change.at))
+            durations.append(change.at - started)
             started = None
     return durations
 
@@ -185,27 +166,12 @@ class Group:
         for address in addresses:
             args += ["-a", address]
         args += extra
-        if self.python_code is None:
-            daemon = start_pycarp(self.lab, node, args, workdir=self.workdir, tag=self.tag)
-        else:
-            daemon = self._start_code(node, args)
+        program = ("-m", "pycarp") if self.python_code is None else ("-c", self.python_code)
+        daemon = start_pycarp(
+            self.lab, node, args, workdir=self.workdir, tag=self.tag, program=program
+        )
         self.daemons[node] = daemon
         return daemon
-
-    def _start_code(self, node: str, args: list[str]) -> Daemon:
-        """What ``start_pycarp`` does, with ``python -c python_code`` as the program."""
-        assert self.python_code is not None
-        log_path = self.workdir / f"pycarp-{node}{self.tag}.log"
-        with log_path.open("wb") as log:
-            process = self.lab.popen(
-                node,
-                [sys.executable, "-c", self.python_code, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ, PYCARP_PASS=LAB_PASSPHRASE),
-            )
-        return Daemon("pycarp", node, process, log_path)
 
     def start_all(self, nodes: Sequence[str], **options: typing.Any) -> None:
         for node in nodes:
@@ -225,14 +191,14 @@ class Group:
         self.wait_started(backups)
 
     def wait_started(self, nodes: Sequence[str]) -> None:
-        """Block until each of ``nodes`` has logged its first state (it is listening)."""
+        """Block until each of ``nodes`` has entered its first state (it is listening)."""
         wait_for(lambda: all(current_state(self[node]) for node in nodes), SLACK, POLL)
 
     def __getitem__(self, node: str) -> Daemon:
         return self.daemons[node]
 
     def masters(self) -> list[str]:
-        """Live daemons whose last logged state is MASTER, in lab order."""
+        """Live daemons whose last state is MASTER, in lab order."""
         return [
             node
             for node, daemon in self.daemons.items()
@@ -241,12 +207,7 @@ class Group:
 
     def holders(self, address: str = VIRTUAL_V4) -> list[str]:
         """The group's hosts whose ``eth0`` carries ``address``, in lab order."""
-        wanted = ipaddress.ip_address(address)
-        return [
-            node
-            for node in self.daemons
-            if any(found.ip == wanted for found in self.lab.addresses(node))
-        ]
+        return holders(self.lab, address, list(self.daemons))
 
     def converged_on(self, address: str = VIRTUAL_V4) -> str | None:
         """The one master, if exactly one daemon says MASTER and only its host has the address."""
