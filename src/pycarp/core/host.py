@@ -21,6 +21,7 @@ randomness injected. The asyncio daemon, the simulator and the core tests drive 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable, Iterator
 
@@ -99,6 +100,9 @@ class Host:
         self.interface_drops: dict[str, DropStats] = {}
         self._reports: dict[str, DropReports] = {}
         self.carrier: dict[str, bool] = {}
+        # Groups per interface that follow its carrier: the carrier demotion is computed from
+        # interfaces, never by walking every group (10,000 groups start in linear time).
+        self._watchers: collections.Counter[str] = collections.Counter()
         self.operator_demotion = 0
         self.maintenance = False
         self.tracks: dict[str, TrackState] = {}
@@ -125,21 +129,30 @@ class Host:
         if key in self.groups:
             raise ValueError(f"vhid {settings.vhid} on {interface} runs already")
         machine = GroupMachine(settings, self._rng if rng is None else rng)
+        carrier_before = self.carrier_demotion()
         self.groups[key] = HostedGroup(key, machine, ignore_ifstate)
         self.interface_drops.setdefault(interface, DropStats())
         if not ignore_ifstate:
             self.carrier.setdefault(interface, link_up)
-        self._demotion_changed(now)  # a carrier-less interface demotes the others too
+            self._watchers[interface] += 1
+        if self.carrier_demotion() != carrier_before:
+            self._demotion_changed(now)  # a carrier-less interface demotes the others too
+        elif demotion := self._demotion_of(key):
+            self.feed(key, ev.DemotionChanged(demotion=demotion), now)
         self.feed(key, ev.Started(link_up=ignore_ifstate or self.carrier[interface]), now)
         return key
 
     def remove(self, key: GroupKey, now: float) -> None:
         """Stop a group: a master bows out, releases its addresses and runs its down hook."""
         self.feed(key, ev.ShutdownRequested(), now)  # disarms the timer as the machine stops
+        carrier_before = self.carrier_demotion()
         group = self.groups.pop(key)
+        if not group.ignore_ifstate:
+            self._watchers[key[0]] -= 1
         if group.last_deadline is not None:  # the caller still holds a timer for it
             self._rearm(key, None)
-        self._demotion_changed(now)
+        if self.carrier_demotion() != carrier_before:
+            self._demotion_changed(now)
 
     def machine(self, key: GroupKey) -> GroupMachine:
         return self.groups[key].machine
@@ -223,7 +236,7 @@ class Host:
 
     def watches_carrier(self, interface: str) -> bool:
         """Some group on ``interface`` follows its carrier (not ``ignore_ifstate``)."""
-        return any(k[0] == interface and not g.ignore_ifstate for k, g in self.groups.items())
+        return self._watchers[interface] > 0
 
     def link_changed(self, interface: str, up: bool, now: float) -> bool:
         """Carrier on ``interface`` changed; False if it changes nothing (same as known, or no
@@ -341,12 +354,10 @@ class Host:
     def carrier_demotion(self) -> int:
         """A factor per CARP interface without carrier (carrier of ignore_ifstate groups is not
         watched)."""
-        down = {
-            key[0]
-            for key, group in self.groups.items()
-            if not group.ignore_ifstate and self.carrier.get(key[0]) is False
-        }
-        return self._ifdown_factor * len(down)
+        down = sum(
+            1 for name, count in self._watchers.items() if count and self.carrier.get(name) is False
+        )
+        return self._ifdown_factor * down
 
     def _demotion_of(self, key: GroupKey) -> int:
         sources = self.sources(key)

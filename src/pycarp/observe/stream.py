@@ -48,6 +48,12 @@ class EventStream:
         self._wall = wall
         self._subscribers: list[Subscriber] = []
 
+    def wall_of(self, mono: float) -> float:
+        """The wall time of a moment on the monotonic clock (the event loop's): the runtime
+        keeps only monotonic times (a wall clock that jumps must not move a timer) and asks
+        here when a person needs a date."""
+        return self._wall() - (self._monotonic() - mono)
+
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns the function that removes it."""
         self._subscribers.append(subscriber)

@@ -166,6 +166,7 @@ class Daemon:
                 address_mode="native" if group.native_addresses else "scripts",
             )
         )
+        carrier_before = self.host.carrier_demotion()
         self.host.add(
             group.interface,
             settings,
@@ -173,7 +174,10 @@ class Daemon:
             link_up=link_up,
             ignore_ifstate=group.ignore_ifstate,
         )
-        self.publish_demotions()
+        if self.host.carrier_demotion() != carrier_before:  # the others are demoted too
+            self.publish_demotions()
+        else:  # only this one: walking 10,000 groups per start would make start-up quadratic
+            driver.publish_demotion()
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.

@@ -106,8 +106,7 @@ class GroupDriver:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self.last_change: StateChanged | None = None
-        self.since_wall = time.time()  # when the group entered its current state
-        self._changed_at = self._loop.time()  # loop time of the last state change
+        self.changed_at = self._loop.time()  # loop (monotonic) time of the last state change
         self._demotion_said = 0  # the demotion last published
         settings = config.settings
         self._names = facts.GroupNames(
@@ -230,8 +229,7 @@ class GroupDriver:
 
     def _state_changed(self, change: StateChanged) -> None:
         self.last_change = change
-        self.since_wall = time.time()
-        self._changed_at = self._loop.time()
+        self.changed_at = self._loop.time()
         self._stream.publish(
             facts.StateChanged(
                 **self._names,

@@ -76,7 +76,7 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
         "vhid": settings.vhid,
         "interface": config.interface,
         "state": machine.state.value,
-        "since_wall": round(driver.since_wall, 3),
+        "since_wall": round(daemon.stream.wall_of(driver.changed_at), 3),
         "reason": reason,
         "addresses": [str(p) for p in config.prefixes],
         "advbase": settings.advbase,

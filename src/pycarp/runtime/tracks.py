@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 import typing
 from typing import Any
 
@@ -48,7 +47,7 @@ class TrackRun:
         default_factory=lambda: {result.value: 0 for result in Result}
     )
     last: CheckOutcome | None = None
-    last_wall: float | None = None
+    last_at: float | None = None  # loop (monotonic) time of the last result
     said: tuple[Result, int | None, str] | None = None  # the last failure published
 
 
@@ -110,7 +109,7 @@ class TrackRunner:
     def _record(self, track: TrackConfig, outcome: CheckOutcome, now: float) -> None:
         run = self.runs[track.name]
         run.checks[outcome.result.value] += 1
-        run.last, run.last_wall = outcome, time.time()
+        run.last, run.last_at = outcome, now
         daemon = self._daemon
         if outcome.result is Result.OK:
             run.said = None
@@ -145,7 +144,7 @@ class TrackRunner:
     def status(self) -> list[dict[str, Any]]:
         """The ``tracks`` of the status document (docs/control.md)."""
         daemon = self._daemon
-        mono_to_wall = time.time() - time.monotonic()  # the event loop's clock is monotonic
+        wall_of = daemon.stream.wall_of
         shown = []
         for name, run in self.runs.items():
             state = daemon.host.tracks.get(name)
@@ -172,14 +171,12 @@ class TrackRunner:
                     "rise": config.rise,
                     "consecutive": state.consecutive,
                     "demotion": state.demotion,
-                    "since_wall": None
-                    if state.since is None
-                    else round(state.since + mono_to_wall, 3),
+                    "since_wall": None if state.since is None else round(wall_of(state.since), 3),
                     "last_result": None if last is None else last.result.value,
                     "last_detail": "" if last is None else last.detail,
                     "last_exit_status": None if last is None else last.exit_status,
                     "last_output": [] if last is None else list(last.output),
-                    "last_wall": None if run.last_wall is None else round(run.last_wall, 3),
+                    "last_wall": None if run.last_at is None else round(wall_of(run.last_at), 3),
                     "groups": groups,
                     "checks": dict(run.checks),
                 }
