@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycarp.lab import Lab
 from pycarp.lab.daemons import Daemon, pycarp_args, start_pycarp, wait_for
 
-from .scripts.support import (
+from .support import (
     ELECTION_TIMEOUT,
     VIPS,
     master_down,
