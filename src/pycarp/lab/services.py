@@ -98,13 +98,24 @@ def get(
 
 
 def first_answer(
-    lab: Lab, node: str, address: str, *, within: float, expect: str, pause: float = 0.02
+    lab: Lab,
+    node: str,
+    address: str,
+    *,
+    within: float,
+    expect: str,
+    pause: float = 0.01,
+    timeout: float = 0.1,
 ) -> float:
     """Wall time of the first request from ``node`` that gets a page containing ``expect``;
-    requests are spaced ``pause`` apart and stop after ``within`` seconds (LabError)."""
+    requests are spaced ``pause`` apart and stop after ``within`` seconds (LabError).
+
+    Each request gives up after ``timeout``: a lab round trip is well under a millisecond, and
+    a request sent to the old holder just as it lets the address go must not hide, for a long
+    timeout, the new holder answering."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        body = get(lab, node, address, timeout=min(0.5, within))
+        body = get(lab, node, address, timeout=timeout)
         if body is not None and expect in body:
             return time.time()
         time.sleep(pause)
