@@ -107,6 +107,15 @@ def test_demo_tells_the_failover_story_and_leaves_nothing_behind(root: None) -> 
     figure(
         r"h1 advertises its own advskew again \(vhid 1 0, vhid 2 100\) and stays backup: no", out
     )
+    figure(r"kill the web server on h3 \(kill -9 by its PID\)", out)
+    took = float(figure(r"h1 took over after the web server died on h3: ([\d.]+) s", out)[1])
+    # At least (fall - 1) x interval (the first failed check may come right after the kill);
+    # at most fall x interval (2 x 0.5 s) plus one interval for the kill's phase, h1's skew
+    # after the bow-out (0/256 s) and a loaded 2-core machine's slack (0.6 s).
+    assert (2 - 1) * 0.5 <= took <= 2 * 0.5 + 0.5 + 0.6, f"kill -> takeover {took} s"
+    figure(r"the client's GET of 198.51.100.100 gets 'pycarp-lab h1'", out)
+    figure(r"h3's track is up again [\d.]+ s after the restart", out)
+    figure(r"web server killed \(track\) +\d+ ms", out)
     figure(r"crash \(kill -9, cable out\) \d+ ms", out)
     figure(r"maintenance on \(bow-out\) \d+ ms", out)
     figure(r"nothing left behind", out)
@@ -127,8 +136,8 @@ def test_keep_leaves_a_named_lab_that_lab_down_removes(root: None) -> None:
         assert set(kept.hosts) == set(HOSTS)
         for host in HOSTS:
             assert namespace_pids(kept.namespace(host)), f"pycarp should still run on {host}"
-        # The last scene left vhid 1 with h3 (h1 out of maintenance, preempt off).
-        assert "198.51.100.100" in {str(a.ip) for a in kept.virtual_addresses("h3")}
+        # The last scene left vhid 1 with h1 (h3's web server died, preempt off).
+        assert "198.51.100.100" in {str(a.ip) for a in kept.virtual_addresses("h1")}
 
         down = subprocess.run(
             [sys.executable, "-m", "pycarp", "lab", "--name", name, "down"],
@@ -207,7 +216,15 @@ def test_help_explains_the_steps(capsys: pytest.CaptureFixture[str]) -> None:
         demo_cli.main(["--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for words in ("kill -9", "SIGTERM", "--keep", "preemption", "198.51.100.100", "maintenance"):
+    for words in (
+        "kill -9",
+        "SIGTERM",
+        "--keep",
+        "preemption",
+        "198.51.100.100",
+        "maintenance",
+        "web server",
+    ):
         assert words in text
 
 

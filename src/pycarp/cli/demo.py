@@ -50,6 +50,9 @@ preferred master h2), spread by advskew. The demo then
   5. puts h1 in maintenance (pycarp maintenance on): h3 takes over within its own skew
      and h1 stays backup at advskew 240; maintenance off restores its advskew, and with
      preemption off h1 takes nothing back,
+  6. kills the web server (not the host) on h3, the master: each host's health track (a
+     GET of its own page every 0.5 s, fall 2) goes down and h3 hands over to h1; the
+     server's restart brings the track up, and the addresses stay (preempt off),
 and tears everything down. A table shows who is MASTER of what as it changes (redrawn in
 place on a terminal, printed as plain lines otherwise). Needs root; scripts/demo.sh
 installs what is missing and runs this."""

@@ -40,7 +40,7 @@ def maintenance(story: Story, vhid: int) -> tuple[float, PingResult]:
     node = masters[0]
     daemon = watcher.daemons[node]
     running = {h for h, d in watcher.daemons.items() if d.alive() and h not in watcher.not_running}
-    heirs = {g.vhid: _heir(g.advskew, node, running) for g in GROUPS}
+    heirs = {g.vhid: heir_of(g.advskew, node, running) for g in GROUPS}
     address = next(g.address for g in GROUPS if g.vhid == vhid)
     pinger = story.ping(address, "maintenance")
     screen.step(f"pycarp maintenance on, against {node}: the operator takes it out of service")
@@ -118,7 +118,7 @@ def _switch_off(story: Story, node: str, daemon: Daemon, heirs: dict[int, str]) 
     )
 
 
-def _heir(advskew: typing.Mapping[str, int], leaver: str, running: set[str]) -> str:
+def heir_of(advskew: typing.Mapping[str, int], leaver: str, running: set[str]) -> str:
     """The running backup with the lowest advskew: the one whose timer runs out first."""
     ranked = sorted((skew, host) for host, skew in advskew.items() if host in running)
     candidates = [host for _skew, host in ranked if host != leaver]

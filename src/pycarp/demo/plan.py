@@ -13,8 +13,8 @@ import pathlib
 import typing
 
 from pycarp.core import timing
-from pycarp.lab.daemons import write_config
 from pycarp.lab.naming import HOST_INTERFACE
+from pycarp.lab.services import check_argv, write_tracked_config
 
 if typing.TYPE_CHECKING:
     from pycarp.lab.lab import Lab
@@ -23,6 +23,12 @@ HOSTS = ("h1", "h2", "h3")
 ADVBASE = 1
 DEAD_RATIO = 3  # the kernels' fixed value; pycarp's default
 PREFIX_LEN = 24
+# Each host's fault track on its own web server (demo/service.py): checked every half second,
+# down after two failures in a row, up again after two successes.
+TRACK_INTERVAL = 0.5
+TRACK_TIMEOUT = 0.4
+TRACK_FALL = 2
+TRACK_RISE = 2
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name; the lab sets a throwaway secret
 
 
@@ -90,5 +96,18 @@ def group_tables(lab: Lab, host: str) -> list[dict[str, object]]:
     ]
 
 
+def track_table(lab: Lab, host: str) -> dict[str, object]:
+    """The ``[[track]]`` of ``host``: a GET of its own page; fault (hand over, stay out)."""
+    return {
+        "name": "web",
+        "script": check_argv(str(lab.ipv4(host).ip), TRACK_TIMEOUT),
+        "interval": TRACK_INTERVAL,
+        "timeout": TRACK_TIMEOUT,
+        "fall": TRACK_FALL,
+        "rise": TRACK_RISE,
+    }
+
+
 def write_host_config(lab: Lab, host: str, workdir: pathlib.Path) -> pathlib.Path:
-    return write_config(workdir / f"{host}.toml", group_tables(lab, host))
+    path = workdir / f"{host}.toml"
+    return write_tracked_config(path, group_tables(lab, host), [track_table(lab, host)])

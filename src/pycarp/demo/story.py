@@ -1,5 +1,7 @@
 """The demo's steps, in order: elect, crash a master, bring it back, stop a master cleanly,
-put the remaining master in maintenance and take it out again (demo/maintenance.py).
+put the remaining master in maintenance and take it out again (demo/maintenance.py), kill the
+web server (not the host) of the master and watch its health track move the addresses
+(demo/service.py).
 
 Each step does one thing to the lab, waits (bounded) for the outcome, then says what happened
 with measured figures and why CARP behaves that way. Anything unexpected raises DemoError:
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import signal
+import subprocess
 import time
 import typing
 
@@ -19,6 +22,8 @@ from pycarp.demo.maintenance import LABEL as MAINTENANCE_LABEL
 from pycarp.demo.maintenance import maintenance
 from pycarp.demo.ping import Pinger, PingResult, client_line
 from pycarp.demo.plan import ADVBASE, DEAD_RATIO, GROUPS, HOSTS, group_of, write_host_config
+from pycarp.demo.service import LABEL as SERVICE_LABEL
+from pycarp.demo.service import service_outage, start_servers
 from pycarp.demo.watch import DemoError, Watcher
 from pycarp.lab.capture import Advert, AdvertCapture
 from pycarp.lab.daemons import start_pycarp, wait_for
@@ -54,6 +59,7 @@ class Story:
         self.watcher = Watcher(lab, screen)
         self.configs = {host: write_host_config(lab, host, workdir) for host in HOSTS}
         self.outages: list[Outage] = []
+        self.servers: dict[str, subprocess.Popen[bytes]] = {}
         self._capture: AdvertCapture | None = None
         self._runs = dict.fromkeys(HOSTS, 0)
 
@@ -61,6 +67,7 @@ class Story:
 
     def run(self) -> None:
         self.introduce()
+        self.servers = start_servers(self)
         try:
             with AdvertCapture(self.lab, self.workdir / "bridge.pcap") as capture:
                 self._capture = capture
@@ -68,7 +75,10 @@ class Story:
                 self.crash()
                 self.recover()
                 self.bow_out()
-                self.maintain()
+                # Planned (maintenance) and service (health track) hand-overs: rows of the
+                # summary next to the crash and the clean stop.
+                self.outages.append(Outage(MAINTENANCE_LABEL, *maintenance(self, TARGET.vhid)))
+                self.outages.append(Outage(SERVICE_LABEL, *service_outage(self, TARGET.vhid)))
         finally:
             self._capture = None
             self.watcher.close()
@@ -288,12 +298,6 @@ class Story:
         self.screen.detail(self.client_line(pings, TARGET.address))
         worst = max(h.gap for h in handovers.values())
         self.outages.append(Outage("clean stop (SIGTERM)", worst, pings))
-
-    def maintain(self) -> None:
-        """``pycarp maintenance on`` / ``off`` against the master of vhid 1 (a row of the
-        summary: a planned hand-over, next to the crash and the clean stop)."""
-        gap, pings = maintenance(self, TARGET.vhid)
-        self.outages.append(Outage(MAINTENANCE_LABEL, gap, pings))
 
     def restore(self) -> None:
         """For --keep: start the stopped pycarp again so all three hosts run one."""
