@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import functools
 import os
 import pathlib
 import shutil
@@ -21,8 +22,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from pycarp.control.api import ControlError, DemoteMode
 from pycarp.control.server import ControlServer
+from pycarp.lab.daemons import why_user_cannot_run_pycarp
 from pycarp.observe.facts import ControlRequest
 
 SINCE = 1_764_590_000.0  # a fixed wall time the tests render against
@@ -244,8 +248,21 @@ def public_directory() -> Iterator[pathlib.Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@functools.cache
+def _cannot_run(uid: int) -> str | None:
+    return why_user_cannot_run_pycarp(uid)
+
+
 def as_user(uid: int, gid: int, code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c code`` as another uid/gid with no supplementary groups (root only)."""
+    """Run ``python -c code`` as another uid/gid with no supplementary groups (root only).
+
+    Skips the test where that uid cannot start this interpreter at all (a checkout or chroot
+    other users may not enter, as the fresh-machine check's): nothing about permissions on
+    the control socket can be learnt there.
+    """
+    reason = _cannot_run(uid)
+    if reason is not None:
+        pytest.skip(f"uid {uid} cannot run {sys.executable} with pycarp here: {reason}")
     return subprocess.run(
         [
             "setpriv",

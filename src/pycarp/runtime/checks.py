@@ -20,13 +20,12 @@ import errno
 import os
 import pathlib
 import re
-import shutil
 import stat
 from collections.abc import Collection, Sequence
 
 from pycarp.core.track import MAX_TRACK_WEIGHT, Result
 from pycarp.platform.ports import LinkState, Platform
-from pycarp.runtime.hooks import drop_privileges, hook_environment, kill_process_group
+from pycarp.runtime.hooks import hook_environment, kill_process_group, start_unprivileged
 
 OUTPUT_LINES = 5
 LINE_LIMIT = 200
@@ -70,18 +69,8 @@ async def run_script_check(
     argv: Sequence[str], *, time_limit: float, secrets: Collection[bytes] = ()
 ) -> CheckOutcome:
     """Run the check once; exit status 0 is a success, anything else a failure."""
-    environment = hook_environment({}, secrets)
     try:
-        if shutil.which(argv[0], path=environment.get("PATH", os.defpath)) is None:
-            raise FileNotFoundError(errno.ENOENT, "not found or not executable")
-        process = await asyncio.create_subprocess_exec(
-            *drop_privileges(argv, ()),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=environment,
-            start_new_session=True,  # its own process group: a timeout kills its children
-        )
+        process = await start_unprivileged(argv, hook_environment({}, secrets), ())
     except OSError as error:
         return CheckOutcome(
             result=Result.ERROR, detail=f"cannot run {argv[0]}: {error.strerror or error}"

@@ -59,18 +59,8 @@ async def run_script(
     :func:`drop_privileges`).
     """
     stats.runs += 1
-    environment = hook_environment(env, secrets)
     try:
-        if shutil.which(argv[0], path=environment.get("PATH", os.defpath)) is None:
-            raise FileNotFoundError(errno.ENOENT, "not found or not executable")
-        process = await asyncio.create_subprocess_exec(
-            *drop_privileges(argv, capabilities),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=environment,
-            start_new_session=True,  # its own process group, so a timeout kills its children
-        )
+        process = await start_unprivileged(argv, hook_environment(env, secrets), capabilities)
     except OSError as error:
         stats.failures += 1
         log.error("%s: cannot run %s: %s", label, argv[0], error.strerror or error)
@@ -95,6 +85,24 @@ async def run_script(
     else:
         log.debug("%s: %s done", label, argv[0])
     return status
+
+
+async def start_unprivileged(
+    argv: Sequence[str], environment: Mapping[str, str], capabilities: Collection[int]
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` as hooks and checks run: no stdin, stdout and stderr in one pipe, in a
+    process group of its own (a timeout kills its children too), with only ``capabilities``.
+    A program that is not there raises FileNotFoundError before anything is forked."""
+    if shutil.which(argv[0], path=environment.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, "not found or not executable")
+    return await asyncio.create_subprocess_exec(
+        *drop_privileges(argv, capabilities),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(environment),
+        start_new_session=True,
+    )
 
 
 async def kill_process_group(process: asyncio.subprocess.Process) -> None:
