@@ -125,6 +125,19 @@ def test_kernel_digest_over_many_addresses_matches_hmac_by_hand() -> None:
     assert Signer(b"s3cret", 42, GROUP).verify(COUNTER, expected)
 
 
+def test_an_independent_implementations_vector_agrees() -> None:
+    """A Rust CARP daemon's test vector (../shared/docs/protocol.md section 6): a full 20-byte
+    key, three IPv4 addresses configured out of order, a fixed counter. A pure computation:
+    nothing is sent to these addresses."""
+    key = bytes(range(1, 21))
+    addresses = [ipaddress.IPv4Address(a) for a in ("192.0.2.10", "10.0.0.9", "10.0.0.1")]
+    counter = bytes.fromhex("0001020304050607")
+    expected = bytes.fromhex("9c40a9b81097cdc55868afcef20fdb5415c55709")
+    assert compute_digest(key, 7, addresses, counter) == expected
+    assert Signer(key, 7, addresses).sign(counter) == expected
+    assert Signer(key, 7, addresses).verify(counter, expected)
+
+
 @settings(max_examples=50)
 @given(st.randoms(use_true_random=False))
 def test_kernel_digest_ignores_configuration_order(rng: random.Random) -> None:
