@@ -33,7 +33,7 @@ def _imports(path: pathlib.Path) -> list[str]:
 
 
 def test_the_core_has_modules() -> None:
-    assert {p.stem for p in MODULES} >= {"wire", "auth", "timing", "election", "machine"}
+    assert {p.stem for p in MODULES} >= {"wire", "auth", "timing", "election", "machine", "host"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
