@@ -144,7 +144,13 @@ def start_keepalived(
             prefix=PREFIX_LEN,
         )
     )
-    argv = ["keepalived", "-n", "-l", "-D", "-G", "-P", "-f", str(conf)]
+    return run_keepalived(lab, node, base)
+
+
+def run_keepalived(lab: Lab, node: str, base: pathlib.Path) -> Keepalived:
+    """keepalived in the foreground on ``node`` with ``BASE.conf``; its pid files and log
+    next to it, so several instances on one machine never share them."""
+    argv = ["keepalived", "-n", "-l", "-D", "-G", "-P", "-f", str(base.with_suffix(".conf"))]
     for flag, suffix in (("-p", ""), ("-r", "-vrrp"), ("-c", "-checkers"), ("-b", "-bfd")):
         argv += [flag, f"{base}{suffix}.pid"]
     log_path = base.with_suffix(".log")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import pathlib
 import shlex
-import subprocess
 
 from benchlib.peers import (
     BACKUP_PRIORITY,
@@ -24,7 +23,7 @@ from benchlib.peers import (
     MASTER_PRIORITY,
     MASTER_SKEW,
     PREFIX_LEN,
-    Keepalived,
+    run_keepalived,
 )
 from pycarp.lab import HOST_INTERFACE, Lab
 from pycarp.lab.daemons import Daemon, start_pycarp
@@ -140,12 +139,4 @@ def start_keepalived_tracked(
             prefix=PREFIX_LEN,
         )
     )
-    argv = ["keepalived", "-n", "-l", "-D", "-G", "-P", "-f", str(conf)]
-    for flag, suffix in (("-p", ""), ("-r", "-vrrp"), ("-c", "-checkers"), ("-b", "-bfd")):
-        argv += [flag, f"{base}{suffix}.pid"]
-    log_path = base.with_suffix(".log")
-    with log_path.open("wb") as log:
-        process = lab.popen(
-            node, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-    return Keepalived("keepalived", node, process, log_path)
+    return run_keepalived(lab, node, base)
