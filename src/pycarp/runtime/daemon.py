@@ -33,6 +33,7 @@ from pycarp.runtime.reload import plan_reload
 from pycarp.runtime.services import Services
 from pycarp.runtime.signals import LoopSignals
 from pycarp.runtime.status import build_status, status_lines
+from pycarp.runtime.timers import Timers, timers_for
 from pycarp.runtime.tracks import TrackRunner
 
 log = logging.getLogger("pycarp")
@@ -51,8 +52,12 @@ class Daemon:
         on_state: StateListener | None = None,
         reload: Callable[[], DaemonConfig] | None = None,
         stream: EventStream | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self.config = config
+        # The groups' deadlines (runtime/timers.py); chosen for the running loop unless given.
+        self._given_timers = timers
+        self._timers: Timers | None = timers
         self.platform = platform
         self.drivers: dict[tuple[str, int], GroupDriver] = {}
         self.stream = stream or EventStream()
@@ -89,6 +94,8 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        if self._timers is None:
+            self._timers = timers_for(loop)
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
@@ -121,6 +128,9 @@ class Daemon:
             # shared event loop they would keep firing and sending through closed sockets).
             for driver in self.drivers.values():
                 driver.stop_timer()
+            if self._given_timers is None:
+                self._timers.close()
+                self._timers = None
             self._signals.remove(loop)
             if self._watcher is not None:
                 loop.remove_reader(self._watcher.fileno())
@@ -145,6 +155,7 @@ class Daemon:
             on_state=self._on_state,
             read_pending=functools.partial(self._on_readable, sock),
             hook_secrets=self._hook_secrets,
+            timers=self._timers,
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [

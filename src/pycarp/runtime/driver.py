@@ -37,6 +37,7 @@ from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
+from pycarp.runtime.timers import LoopTimers, Timer, Timers
 
 log = logging.getLogger("pycarp")
 
@@ -89,6 +90,7 @@ class GroupDriver:
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
         hook_secrets: Collection[bytes] | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self.config = config
         self.key = config.key
@@ -104,7 +106,8 @@ class GroupDriver:
         self._on_state = on_state
         self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timers = timers or LoopTimers(self._loop)  # the daemon's (runtime/timers.py)
+        self._timer: Timer | None = None
         self.last_change: StateChanged | None = None
         self.changed_at = self._loop.time()  # loop (monotonic) time of the last state change
         self._demotion_said = 0  # the demotion last published
@@ -134,7 +137,7 @@ class GroupDriver:
         """
         self.stop_timer()
         if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._deadline_reached)
+            self._timer = self._timers.call_at(deadline, self._deadline_reached)
 
     def stop_timer(self) -> None:
         if self._timer is not None:
