@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 
 import pytest
@@ -42,9 +43,13 @@ def test_no_entry_runs_before_its_time() -> None:
         timers = _timerfd(loop)
         early: list[float] = []
         start = loop.time()
+
+        def record(when: float) -> None:
+            early.append(loop.time() - when)
+
         for step in range(20):
             when = start + 0.002 * step
-            timers.call_at(when, lambda when=when: early.append(loop.time() - when))
+            timers.call_at(when, functools.partial(record, when))
         await asyncio.sleep(0.1)
         timers.close()
         return early
