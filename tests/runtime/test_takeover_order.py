@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
 
