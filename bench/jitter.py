@@ -1,15 +1,20 @@
 """Advertisement jitter and false failovers of a busy pycarp, over minutes.
 
 h1 is master of N groups (default 255, advbase 1, advskew 0) in one pycarp process pinned to
-CPU 0; h2 is backup of the same groups (advskew 100), unpinned. Meanwhile a CPU hog (a
+CPU 0; h2 is backup of the same groups (advskew 100), unpinned. ``--interval`` runs them
+faster: CARP with advbase 0 below a second (advskews chosen as in benchlib/peers.py, e.g.
+0.05 s: 13/256 s and a backup waiting 3 x 14/256 s), or VRRPv3 with ``--protocol vrrp3``
+(priorities 250 / 156). ``--baseline SRC`` adds, in each run, the same trial with pycarp from
+another source tree (e.g. the commit before a change). Meanwhile a CPU hog (a
 bounded busy loop) saturates CPU 1, and the 255 groups in one process keep Python's garbage
 collector busy: each advertisement allocates (events, actions, payloads), so collections run
 all the time, including the occasional full one over every object of the process.
 
 From the bridge capture, for every group, the time between consecutive advertisements of h1
-is compared with the nominal interval (1 s): p50 / p99 / max of the deviation, over all
-groups. A false failover is any state change after start-up (h2 leaving BACKUP, h1 leaving
-MASTER) or any advertisement from h2. Targets: p99 below 20 ms and no false failover.
+is compared with the nominal interval: p50 / p99 / max of the deviation, over all
+groups, and the mean interval (a schedule armed from "now" drifts by each wake-up's
+lateness). A false failover is any state change after start-up (h2 leaving BACKUP, h1
+leaving MASTER) or any advertisement from h2. Targets: p99 below 20 ms and no false failover.
 
 Both daemons log their garbage collections (``benchlib/gcwatch``), so the report says how
 many collections of each generation h1 ran and whether one preceded the worst advert.
@@ -34,15 +39,13 @@ import typing
 from benchlib import gclog, runner
 from benchlib.beacons import Beacon, BridgeCapture
 from benchlib.groups import changes, plan, wait_all, write_groups
+from benchlib.peers import Peer
 from benchlib.procstat import cpu
-from pycarp.core import timing
 from pycarp.lab import Lab, LabError
 from pycarp.lab.daemons import Daemon, start_pycarp
 from pycarp.lab.namespaces import end_child
 from pycarp.lab.naming import BRIDGE
 
-MASTER_SKEW, BACKUP_SKEW = 0, 100
-NOMINAL = timing.advertisement_interval(1, MASTER_SKEW)
 HOG = (
     "import sys, time\n"
     "end = time.monotonic() + float(sys.argv[1])\n"
@@ -75,24 +78,34 @@ def pinned(cpus: set[int]) -> typing.Iterator[None]:
         os.sched_setaffinity(0, previous)
 
 
-def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outcome:
+def trial(peer: Peer, groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outcome:
     layout = plan(groups, 1)
+    nominal = peer.advert_interval
     with (
         Lab.create(hosts=2) as lab,
         BridgeCapture(lab, BRIDGE, workdir / "wire.pcap") as capture,
     ):
-        write_groups(lab, "h1", layout, MASTER_SKEW, workdir / "h1.toml")
-        write_groups(lab, "h2", layout, BACKUP_SKEW, workdir / "h2.toml")
+        for node, leads in (("h1", True), ("h2", False)):
+            timers = peer.timing_fields(master=leads)
+            write_groups(lab, node, layout, 0, workdir / f"{node}.toml", timers=timers)
         gc_dir = workdir / "gc"
         gc_dir.mkdir()
         with pinned({DAEMON_CPU}), gclog.logged(gc_dir):
             master = start_pycarp(
-                lab, "h1", ["--config", str(workdir / "h1.toml")], workdir=workdir
+                lab,
+                "h1",
+                ["--config", str(workdir / "h1.toml")],
+                workdir=workdir,
+                program=peer.program(),
             )
         wait_all(master, "MASTER", layout, 60)
         with gclog.logged(gc_dir):
             backup = start_pycarp(
-                lab, "h2", ["--config", str(workdir / "h2.toml")], workdir=workdir
+                lab,
+                "h2",
+                ["--config", str(workdir / "h2.toml")],
+                workdir=workdir,
+                program=peer.program(),
             )
         wait_all(backup, "BACKUP", layout, 60)
         time.sleep(2.0)
@@ -133,16 +146,16 @@ def trial(groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outc
         false.append(f"h2 advertised for {len(groups_heard)} group(s): {groups_heard[:10]}")
     stamped = _intervals(beacons, h1, began_wall, ended_wall)
     intervals = [gap for _when, gap in stamped]
-    worst_at = max(stamped, key=lambda pair: abs(pair[1] - NOMINAL))[0] if stamped else 0.0
+    worst_at = max(stamped, key=lambda pair: abs(pair[1] - nominal))[0] if stamped else 0.0
     collections = [
         c
         for c in gclog.collections_of(gc_dir, master.pid)
         if began_wall <= c.timestamp <= ended_wall
     ]
     return Outcome(
-        deviations=[abs(i - NOMINAL) for i in intervals],
-        signed_mean=statistics.fmean(intervals) - NOMINAL if intervals else 0.0,
-        missing=sum(1 for i in intervals if i > 1.5 * NOMINAL),
+        deviations=[abs(i - nominal) for i in intervals],
+        signed_mean=statistics.fmean(intervals) - nominal if intervals else 0.0,
+        missing=sum(1 for i in intervals if i > 1.5 * nominal),
         false_failovers=false,
         master_cpu_percent=100 * (cpu_after.run_seconds - cpu_before.run_seconds) / elapsed,
         seconds=elapsed,
@@ -179,6 +192,22 @@ def main() -> int:
         )
         parser.add_argument("--groups", type=int, default=255, help="groups (default 255)")
         parser.add_argument("--no-hog", action="store_true", help="leave CPU 1 alone (a baseline)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            metavar="SECONDS",
+            help="advertisement interval (default 1; below 1 s CARP uses advbase 0)",
+        )
+        parser.add_argument(
+            "--protocol", choices=("carp", "vrrp3"), default="carp", help="pycarp's mode"
+        )
+        parser.add_argument(
+            "--baseline",
+            metavar="SRC",
+            default="",
+            help="also run pycarp from this source tree (its src directory) in each run",
+        )
 
     options = runner.parse(
         __doc__.splitlines()[0] if __doc__ else "", default_runs=1, quick_runs=1, extra=extra
@@ -192,37 +221,48 @@ def main() -> int:
         print("needs two CPUs (the daemon on one, the hog on the other)", file=sys.stderr)
         return 2
     hog = not args.no_hog
+    peers = [Peer("pycarp", args.interval, protocol=args.protocol)]
+    if args.baseline:
+        baseline = str(pathlib.Path(args.baseline).resolve())
+        peers.append(Peer("pycarp", args.interval, protocol=args.protocol, baseline=baseline))
     runner.header(
         f"jitter: {args.groups} master groups, {minutes:g} min, "
-        f"{'CPU hog on CPU 1' if hog else 'no hog'}"
+        f"{'CPU hog on CPU 1' if hog else 'no hog'}, {peers[0].label}"
     )
-    outcomes: list[Outcome] = []
+    for peer in peers:
+        reason = peer.unavailable()
+        if reason:
+            print(f"{peer.label}: cannot run: {reason}")
+            return 2
+    found = 0
     with tempfile.TemporaryDirectory(prefix="pycarp-bench-") as scratch:
         for run in range(1, options.runs + 1):
-            workdir = pathlib.Path(scratch) / f"run{run}"
-            workdir.mkdir()
-            try:
-                outcome = trial(args.groups, minutes * 60, hog, workdir)
-            except (LabError, subprocess.TimeoutExpired) as error:
-                runner.progress(f"run {run}: FAILED: {error}")
-                continue
-            outcomes.append(outcome)
-            report(run, outcome)
+            for index, peer in enumerate(peers):
+                workdir = pathlib.Path(scratch) / f"run{run}-{index}"
+                workdir.mkdir()
+                try:
+                    outcome = trial(peer, args.groups, minutes * 60, hog, workdir)
+                except (LabError, subprocess.TimeoutExpired) as error:
+                    runner.progress(f"run {run} {peer.label}: FAILED: {error}")
+                    continue
+                found += 1
+                report(run, peer, outcome)
     runner.footer()
-    return 0 if outcomes else 1
+    return 0 if found else 1
 
 
-def report(run: int, outcome: Outcome) -> None:
+def report(run: int, peer: Peer, outcome: Outcome) -> None:
     values = outcome.deviations
-    print(f"-- run {run}: {outcome.seconds:.0f} s, {len(values)} intervals")
+    nominal = peer.advert_interval
+    print(f"-- run {run}, {peer.label}: {outcome.seconds:.0f} s, {len(values)} intervals")
     if values:
         print(
-            "deviation from the 1 s interval: "
+            f"deviation from the {nominal * 1000:g} ms interval: "
             f"p50 {runner.percentile(values, 0.50) * 1000:.2f} ms, "
             f"p99 {runner.percentile(values, 0.99) * 1000:.2f} ms, "
             f"max {max(values) * 1000:.2f} ms; mean interval "
-            f"{(NOMINAL + outcome.signed_mean) * 1000:.2f} ms; "
-            f"intervals > 1.5 s: {outcome.missing}"
+            f"{(nominal + outcome.signed_mean) * 1000:.3f} ms; "
+            f"intervals > 1.5 x nominal: {outcome.missing}"
         )
     print(f"h1 pycarp CPU: {outcome.master_cpu_percent:.2f} % of one core")
     for generation in (0, 1, 2):

@@ -44,8 +44,17 @@ def plan(groups: int, segments: int) -> list[Group]:
     return found
 
 
-def write_groups(lab: Lab, node: str, groups: list[Group], skew: int, path: pathlib.Path) -> None:
-    """The node's TOML: every group with advbase 1 and ``skew``, passphrase from the env."""
+def write_groups(
+    lab: Lab,
+    node: str,
+    groups: list[Group],
+    skew: int,
+    path: pathlib.Path,
+    *,
+    timers: dict[str, object] | None = None,
+) -> None:
+    """The node's TOML: every group with advbase 1 and ``skew`` (or the fields ``timers``
+    gives instead, e.g. advbase 0 or a VRRPv3 interval), passphrase from the env."""
     tables: list[dict[str, object]] = []
     for group in groups:
         if group.segment == 0:
@@ -59,8 +68,7 @@ def write_groups(lab: Lab, node: str, groups: list[Group], skew: int, path: path
                 "vhid": group.vhid,
                 "pass_env": "PYCARP_PASS",
                 "addresses": [f"{group.address}/{length}"],
-                "advbase": 1,
-                "advskew": skew,
+                **(timers if timers is not None else {"advbase": 1, "advskew": skew}),
             }
         )
     write_config(path, tables)
