@@ -206,7 +206,7 @@ def _overlaps(group: Group) -> list[F.Finding]:
                 F.SPLIT_BRAIN,
                 group,
                 f"{who} were master at once for {o.duration:.3f} s",
-                [o.start, o.last],
+                [o.start, o.end],
                 key=str(o.start.frame),
             )
         )
@@ -217,14 +217,16 @@ def _changes(group: Group) -> list[F.Finding]:
     found = []
     for c in group.changes:
         if c.cause == "silent" and c.gap is not None and c.previous_interval is not None:
-            late = [s for _g, s in c.late]
+            late = [s for _g, s in c.late][-2:]
+            if c.previous_last is not None and c.previous_last not in late:
+                late.append(c.previous_last)
             found.append(
                 _finding(
                     F.MASTER_SILENT,
                     group,
                     f"{c.master} took over after {c.gap:.3f} s without an advert from "
                     f"{c.previous} (which advertised every {c.previous_interval:.3f} s)",
-                    late[-2:],
+                    late,
                     key=str(c.frame),
                     extra=[(c.frame, c.time, str(c.master))],
                 )
@@ -236,7 +238,7 @@ def _changes(group: Group) -> list[F.Finding]:
                     group,
                     f"{c.master} took over from {c.previous}, whose last advert was only "
                     f"{c.gap or 0:.3f} s before and which advertises better",
-                    [],
+                    [] if c.previous_last is None else [c.previous_last],
                     key=str(c.frame),
                     extra=[(c.frame, c.time, str(c.master))],
                 )
@@ -310,10 +312,28 @@ def _digests(
                         key=f"{s.source} {v.addresses[0]}",
                     )
                 )
-    if len(set(kernel_sets.values())) > 1:
-        text = "; ".join(
-            f"{a}: {{{', '.join(sorted(map(str, v)))}}}" for a, v in kernel_sets.items()
+    # One address inside another sender's several: the ucarp form (same bytes as a kernel
+    # digest over that one address). Any other difference: the address sets differ.
+    single = {
+        a: v
+        for a, v in kernel_sets.items()
+        if len(v) == 1 and any(len(o) > 1 and v <= o for o in kernel_sets.values())
+    }
+    for source, addresses in single.items():
+        (address,) = addresses
+        found.append(
+            _finding(
+                F.UCARP_FORM,
+                group,
+                f"{source} signs over {address} alone (ucarp form, or only that address "
+                "configured) in a group with several addresses",
+                [],
+                key=f"{source} {address}",
+            )
         )
+    rest = {a: v for a, v in kernel_sets.items() if a not in single}
+    if len(set(rest.values())) > 1:
+        text = "; ".join(f"{a}: {{{', '.join(sorted(map(str, v)))}}}" for a, v in rest.items())
         found.append(
             _finding(
                 F.ADDRESS_SET_MISMATCH,

@@ -41,6 +41,7 @@ class Form(enum.Enum):
     KERNEL = "kernel"  # all addresses (identical to ucarp for one IPv4 address)
     UCARP = "ucarp"  # one address of several
     NONE = "none"  # no passphrase/address combination verifies
+    NO_ADDRESSES = "no-addresses"  # a passphrase, but no address set to try
     UNCHECKED = "unchecked"  # no passphrase given for this vhid
 
 
@@ -70,6 +71,8 @@ class Verdict:
             return f"verifies, kernel form over {{{over}}} ({self.source}){key}"
         if self.form is Form.UCARP:
             return f"verifies, ucarp form over {over} alone ({self.source}){key}"
+        if self.form is Form.NO_ADDRESSES:
+            return "not checked: no address set known (give --addr, or capture the ARP too)"
         if self.form is Form.NONE:
             return "does NOT verify with any passphrase and address set given or seen"
         return "not checked (no passphrase)"
@@ -77,6 +80,7 @@ class Verdict:
 
 UNCHECKED = Verdict(form=Form.UNCHECKED)
 UNVERIFIED = Verdict(form=Form.NONE)
+NO_ADDRESSES = Verdict(form=Form.NO_ADDRESSES)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,14 +90,14 @@ class Candidate:
 
 
 def candidates(
-    given: Sequence[tuple[IPAddress, ...]], announced: Iterable[IPAddress]
+    given: Sequence[tuple[IPAddress, ...]], announced: Iterable[frozenset[IPAddress]]
 ) -> list[Candidate]:
-    """The operator's sets first, then the announced set (whole) if it differs from them."""
+    """The operator's sets first, then each announced set that differs from them."""
     found = [Candidate(addresses=tuple(s), source="--addr") for s in given if s]
-    seen = tuple(sorted(set(announced), key=lambda a: (a.version, a.packed)))
-    seen = seen[:MAX_CANDIDATE_ADDRESSES]
-    if seen and all(set(c.addresses) != set(seen) for c in found):
-        found.append(Candidate(addresses=seen, source="announced"))
+    for addresses in announced:
+        ordered = tuple(sorted(addresses, key=lambda a: (a.version, a.packed)))
+        if all(set(c.addresses) != addresses for c in found):
+            found.append(Candidate(addresses=ordered[:MAX_CANDIDATE_ADDRESSES], source="announced"))
     return found
 
 
@@ -120,6 +124,8 @@ class DigestChecker:
         """Kernel form over each candidate set first, then ucarp form over each address."""
         if not self._keys:
             return UNCHECKED
+        if not sets:
+            return NO_ADDRESSES
         for key in self._keys:
             for candidate in sets:
                 if self._signer(key, candidate.addresses, SignatureMode.KERNEL).verify(

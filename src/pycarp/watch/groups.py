@@ -112,6 +112,7 @@ class Change:
     gap: float | None
     cause: str
     previous_interval: float | None = None
+    previous_last: Seen | None = None  # the previous master's last advert
     late: tuple[tuple[float, Seen], ...] = ()  # the previous master's late gaps before it
 
 
@@ -122,14 +123,21 @@ class Overlap:
     start: Seen
     last: Seen
     counts: dict[IPAddress, int]
+    lasts: dict[IPAddress, Seen] = dataclasses.field(default_factory=dict)
 
     @property
     def is_split_brain(self) -> bool:
         return sum(1 for n in self.counts.values() if n >= 2) >= 2
 
     @property
+    def end(self) -> Seen:
+        """The last advert of the first of the masters to stop: both advertised until then."""
+        kept = [self.lasts[a] for a, n in self.counts.items() if n >= 2 and a in self.lasts]
+        return min(kept, key=lambda s: s.time) if len(kept) >= 2 else self.last
+
+    @property
     def duration(self) -> float:
-        return self.last.time - self.start.time
+        return self.end.time - self.start.time
 
 
 @dataclasses.dataclass(slots=True)
@@ -206,6 +214,7 @@ class Group:
             for other in others:
                 overlap.counts.setdefault(other.source, 0)
         overlap.counts[seen.source] = overlap.counts.get(seen.source, 0) + 1
+        overlap.lasts[seen.source] = seen
         overlap.last = seen
 
     def _close_overlap(self) -> None:
@@ -266,6 +275,7 @@ class Group:
                 gap=gap,
                 cause=cause,
                 previous_interval=interval,
+                previous_last=None if previous is None else previous.last,
                 late=late,
             )
         )

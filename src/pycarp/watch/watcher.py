@@ -77,7 +77,7 @@ class Watcher:
         self.first_time = time if self.first_time is None else min(self.first_time, time)
         self.last_time = time if self.last_time is None else max(self.last_time, time)
         frame = number or self.packets
-        seen = self._carp(ip, time, mac, frame) or self._vrrp(ip, time, mac, frame)
+        seen = self._carp(ip, time, mac, frame)
         if seen is None:
             return
         protocol, ident, advert = seen
@@ -95,8 +95,9 @@ class Watcher:
         try:
             adv = wire.decode(ip.payload)
         except wire.DecodeError as error:
-            if error.reason is not DropReason.VRRP:
-                self._malformed(ip, time, frame, f"not CARP: {error.detail}")
+            if error.reason is DropReason.VRRP:
+                return self._vrrp(ip, time, mac, frame)
+            self._malformed(ip, time, frame, f"not CARP: {error.detail}")
             return None
         bow_out = adv.advbase == wire.MAX_ADVBASE and adv.advskew == wire.MAX_ADVSKEW
         seen = Seen(
@@ -123,7 +124,7 @@ class Watcher:
         try:
             adv = vrrp.parse(ip.payload, ipv6=ip.source.version == 6)
         except vrrp.NotVrrp as error:
-            self._malformed(ip, time, frame, f"not VRRP: {error}")
+            self._malformed(ip, time, frame, f"VRRP version, but {error}")
             return None
         seen = Seen(
             frame=frame,
@@ -170,20 +171,26 @@ class Watcher:
     def given_sets(self, vhid: int) -> list[tuple[IPAddress, ...]]:
         return [*self._addresses.get(vhid, ()), *self._addresses.get(None, ())]
 
-    def announced_for(self, group: Group) -> set[IPAddress]:
-        """Addresses announced by the group's virtual MAC or by a MAC that sent its adverts,
-        less the senders' own addresses (those are the nodes', not the group's). Both
-        families: the kernel digest covers the IPv4 and the IPv6 addresses of a group."""
+    def announced_for(self, group: Group) -> list[frozenset[IPAddress]]:
+        """Address sets announced by the group's virtual MAC or by a MAC that sent its
+        adverts: each MAC's, then all of them together. The senders' own addresses are left
+        out (those are the nodes', not the group's). Both families: the kernel digest covers
+        the IPv4 and the IPv6 addresses of a group."""
         macs = {f"00:00:5e:00:01:{group.ident:02x}", f"00:00:5e:00:00:{group.ident:02x}"}
         for sender in group.senders.values():
             macs.update(sender.macs)
         own: set[IPAddress] = set()
         for other in self.groups.values():
             own.update(other.senders)
-        found: set[IPAddress] = set()
-        for mac in macs:
-            found.update(self.announced.get(mac, ()))
-        return {a for a in found if a not in own and not a.is_unspecified}
+        sets = []
+        for mac in sorted(macs):
+            found = frozenset(a for a in self.announced.get(mac, ()) if a not in own)
+            if found and found not in sets:
+                sets.append(found)
+        union = frozenset().union(*sets)
+        if union and union not in sets:
+            sets.append(union)
+        return sets
 
     def report(self) -> analysis.Report:
         return analysis.build(self)
