@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -20,9 +21,9 @@ from pycarp import pcap
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.pcap import IPAddress
 from pycarp.watch import render
-from pycarp.watch.analysis import Report
 from pycarp.watch.digest import IFCONFIG_KEY_LEN
 from pycarp.watch.findings import Severity
+from pycarp.watch.report import Report
 from pycarp.watch.watcher import Watcher
 
 EXIT_OK = 0
@@ -149,11 +150,15 @@ def main(argv: list[str]) -> int:
     except UsageError as error:
         print(f"pycarp watch: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.json:
-        if args.pcap or args.duration is not None:
-            print(json.dumps(report.as_json(), indent=1))
-    else:
-        print(render.text(report))
+    try:
+        if args.json:
+            if args.pcap or args.duration is not None:
+                print(json.dumps(report.as_json(), indent=1))
+        else:
+            print(render.text(report))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `pycarp watch ... | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(report)
 
 

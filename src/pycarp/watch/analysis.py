@@ -7,111 +7,26 @@ verdicts are cached per sender and recomputed only when the candidate address se
 
 from __future__ import annotations
 
-import dataclasses
 import typing
-from collections import Counter
 
 from pycarp.pcap import IPAddress
 from pycarp.watch import findings as F
-from pycarp.watch.digest import UNVERIFIED, Candidate, Form, Verdict, candidates
-from pycarp.watch.groups import Change, Group, Seen, Sender
+from pycarp.watch.digest import (
+    IFCONFIG_KEY_LEN,
+    KERNEL_KEY_LEN,
+    UNVERIFIED,
+    Candidate,
+    Form,
+    Verdict,
+    candidates,
+)
+from pycarp.watch.groups import Group, Seen, Sender
+from pycarp.watch.report import GroupRow, Report, SenderRow
 
 VerdictCache = dict[tuple[int, IPAddress], tuple[tuple[Candidate, ...], list[Verdict]]]
 
 if typing.TYPE_CHECKING:
     from pycarp.watch.watcher import Watcher
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class SenderRow:
-    sender: Sender
-    each: tuple[Verdict, ...]  # one per sample of the sender, in order
-
-    @property
-    def verdicts(self) -> Counter[Verdict]:
-        return Counter(self.each)
-
-    def verdict_of(self, seen: Seen) -> Verdict | None:
-        for sample, verdict in zip(self.sender.samples, self.each, strict=False):
-            if sample is seen:
-                return verdict
-        return None
-
-    @property
-    def verdict(self) -> Verdict | None:
-        """The most frequent verdict over this sender's adverts."""
-        return self.verdicts.most_common(1)[0][0] if self.verdicts else None
-
-    def as_json(self) -> dict[str, object]:
-        s, last = self.sender, self.sender.last
-        assert last is not None
-        return {
-            "source": str(s.source),
-            "macs": s.macs,
-            "adverts": s.count,
-            "first_seen": s.first,
-            "last_seen": last.time,
-            "advbase": last.advbase if last.digest else None,
-            "advskew": last.advskew if last.digest else None,
-            "demote": last.demote if last.digest else None,
-            "priority": None if last.digest else last.priority,
-            "interval": last.interval,
-            "measured_interval": {"mean": s.mean_interval, "jitter": s.jitter, "gaps": s.gaps},
-            "counter": s.counter_behaviour if last.digest else None,
-            "digest": [{**v.as_json(), "adverts": n} for v, n in self.verdicts.most_common()],
-            "bad_ttl": s.bad_ttl_count,
-        }
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class GroupRow:
-    group: Group
-    senders: tuple[SenderRow, ...]
-
-    def as_json(self) -> dict[str, object]:
-        g = self.group
-        return {
-            "group": g.name,
-            "protocol": g.protocol,
-            "id": g.ident,
-            "family": g.family,
-            "master": None if g.master is None else str(g.master),
-            "senders": [row.as_json() for row in self.senders],
-            "changes": [change_json(c) for c in g.changes],
-        }
-
-
-def change_json(change: Change) -> dict[str, object]:
-    return {
-        "time": change.time,
-        "frame": change.frame,
-        "from": None if change.previous is None else str(change.previous),
-        "to": str(change.master),
-        "gap": change.gap,
-        "cause": change.cause,
-    }
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Report:
-    start: float | None
-    end: float | None
-    packets: int
-    groups: tuple[GroupRow, ...]
-    findings: tuple[F.Finding, ...]
-
-    @property
-    def worst(self) -> F.Severity | None:
-        return max((f.severity for f in self.findings), default=None)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "packets": self.packets,
-            "groups": [g.as_json() for g in self.groups],
-            "findings": [f.as_json() for f in self.findings],
-        }
 
 
 def build(watcher: Watcher) -> Report:
@@ -295,6 +210,18 @@ def _digests(
                     f"{failed} of {sum(row.verdicts.values())} digests of {s.source} "
                     f"do not verify{tail if others else ''}",
                     _samples_with(row, UNVERIFIED),
+                    key=str(s.source),
+                )
+            )
+        long_keys = sum(n for v, n in row.verdicts.items() if v.key_bytes > IFCONFIG_KEY_LEN)
+        if long_keys:
+            found.append(
+                _finding(
+                    F.LONG_KEY,
+                    group,
+                    f"{long_keys} adverts of {s.source} verify only with the first "
+                    f"{KERNEL_KEY_LEN} passphrase bytes",
+                    [],
                     key=str(s.source),
                 )
             )

@@ -81,6 +81,12 @@ UCARP_FORM = Kind(
     "This sender signs over one address (ucarp form) in a group with several addresses; "
     "kernel CARP peers reject it: give ucarp one address per vhid, or use one form everywhere.",
 )
+LONG_KEY = Kind(
+    "passphrase-over-19-bytes",
+    Severity.WARNING,
+    "This sender keys its digest with 20 passphrase bytes, but ifconfig (FreeBSD, OpenBSD) "
+    "and ucarp use only the first 19: such peers reject it; use a passphrase of 19 bytes at most.",
+)
 BOW_OUT = Kind(
     "bow-out",
     Severity.INFO,
@@ -110,6 +116,7 @@ ALL_KINDS = (
     MASTER_SILENT,
     TAKEOVER_WHILE_ADVERTISING,
     UCARP_FORM,
+    LONG_KEY,
     BOW_OUT,
     MASTER_DEMOTED,
     MALFORMED,

@@ -53,6 +53,7 @@ class Sender:
     first: float = 0.0
     last: Seen | None = None
     last_advert_time: float | None = None  # of the last non-bow-out advert
+    regular: Seen | None = None  # the last non-bow-out advert (its timers are the sender's)
     gaps: int = 0
     gap_sum: float = 0.0
     gap_square_sum: float = 0.0
@@ -69,6 +70,10 @@ class Sender:
     demoted: list[Seen] = dataclasses.field(default_factory=list)
     advbases: set[int] = dataclasses.field(default_factory=set)  # CARP advbase, VRRP centisecs
     address_lists: set[tuple[IPAddress, ...]] = dataclasses.field(default_factory=set)
+
+    def recent_gaps_seen(self) -> list[Seen]:
+        """The last few adverts (oldest first) whose gaps were recorded."""
+        return [seen for _gap, seen in self.recent_gaps]
 
     def alive(self, now: float) -> bool:
         if self.last is None or self.last.bow_out or self.last_advert_time is None:
@@ -195,6 +200,7 @@ class Group:
             if len(sender.bad_ttl) < MAX_EVIDENCE:
                 sender.bad_ttl.append(seen)
         if not seen.bow_out:
+            sender.regular = seen
             sender.advbases.add(
                 seen.advbase if self.protocol == "carp" else round(seen.interval * 100)
             )
@@ -282,4 +288,41 @@ class Group:
         self.master = seen.source
 
     def finish(self) -> None:
+        """End of the capture: settle who is master if the last overlap was resolving.
+
+        A master that stepped down during an overlap is still *alive* for 1.5 intervals,
+        so a capture that ends within that time would keep it as master. Here, at the end,
+        an advert overdue by one full interval is enough: the other sender, which kept
+        advertising after it, is the master.
+        """
+        previous = self.senders.get(self.master) if self.master is not None else None
+        if previous is not None and previous.last is not None and not previous.last.bow_out:
+            due = (previous.last_advert_time or 0.0) + previous.last.interval
+            later = [
+                s
+                for s in self.senders.values()
+                if s is not previous
+                and s.last_advert_time is not None
+                and s.last_advert_time > due
+                and s.last is not None
+                and not s.last.bow_out
+            ]
+            if later:
+                successor = max(later, key=lambda s: s.last_advert_time or 0.0)
+                first = next(
+                    (x for x in successor.recent_gaps_seen() if x.time > due), successor.last
+                )
+                assert first is not None
+                cause = (
+                    "after-split"
+                    if self._recent_split(previous.source, successor.source)
+                    else "silent"
+                )
+                self._change(
+                    first,
+                    previous,
+                    cause,
+                    gap=first.time - (previous.last_advert_time or 0.0),
+                    interval=previous.last.interval,
+                )
         self._close_overlap()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime
 
 from pycarp.watch import findings as F
-from pycarp.watch.analysis import GroupRow, Report, SenderRow
 from pycarp.watch.groups import Change
+from pycarp.watch.report import GroupRow, Report, SenderRow
 
 
 def utc(moment: float) -> str:
@@ -74,8 +74,9 @@ def _group(row: GroupRow, start: float) -> list[str]:
 
 
 def _sender(row: SenderRow, start: float, carp: bool) -> list[str]:
-    s, last = row.sender, row.sender.last
+    s, last = row.sender, row.sender.regular or row.sender.last
     assert last is not None
+    assert s.last is not None
     mean, jitter = s.mean_interval, s.jitter
     measured = "-" if mean is None else f"{mean:.3f}"
     if jitter is not None:
@@ -89,7 +90,7 @@ def _sender(row: SenderRow, start: float, carp: bool) -> list[str]:
         f"{last.interval:.3f}",
         measured,
         s.counter_behaviour if carp else "-",
-        f"{last.time - start:+.3f}",
+        f"{s.last.time - start:+.3f}" + (" (bowed out)" if s.last.bow_out else ""),
     ]
 
 

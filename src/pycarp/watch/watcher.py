@@ -2,7 +2,7 @@
 
 Nothing here reads a clock or a socket: ``pycarp watch --pcap`` feeds it a file's records,
 ``pycarp watch -i`` a packet socket's, tests feed it bytes they build. :meth:`Watcher.report`
-turns the state into a :class:`~pycarp.watch.analysis.Report` at any moment.
+turns the state into a :class:`~pycarp.watch.report.Report` at any moment.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pycarp.pcap import IPAddress
 from pycarp.watch import analysis, frames, vrrp
 from pycarp.watch.digest import DigestChecker
 from pycarp.watch.groups import Group, Seen
+from pycarp.watch.report import Report
 
 MAX_GROUPS = 1024  # (protocol, id, family) triples: 2 x 255 x 2 is the most a segment can have
 MAX_ANNOUNCED = 64  # addresses remembered per MAC
@@ -192,10 +193,10 @@ class Watcher:
             sets.append(union)
         return sets
 
-    def report(self) -> analysis.Report:
+    def report(self) -> Report:
         return analysis.build(self)
 
-    def finish(self) -> analysis.Report:
+    def finish(self) -> Report:
         for group in self.groups.values():
             group.finish()
         return self.report()
