@@ -11,7 +11,7 @@ from pycarp.pcap import LINKTYPE_ETHERNET
 from pycarp.watch.watcher import Watcher
 
 A = ipaddress.IPv4Address
-VIPS: tuple[IPAddress, ...] = (A("198.51.100.100"), A("198.51.100.101"))
+VIPS: tuple[ipaddress.IPv4Address, ...] = (A("198.51.100.100"), A("198.51.100.101"))
 START = 1_800_000_000.0
 
 

@@ -130,4 +130,5 @@ def test_passfile_per_vhid(
 def test_help_explains_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert watch.main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "19 bytes" in out and "exit status" in out
+    assert "19 bytes" in out
+    assert "exit status" in out

@@ -6,8 +6,8 @@ import pytest
 
 from pycarp.core.auth import SignatureMode
 from pycarp.lab import craft
-from pycarp.watch.analysis import Report
 from pycarp.watch.digest import Form
+from pycarp.watch.report import Report
 from pycarp.watch.watcher import Watcher
 
 from .builders import VIPS, carp, every, feed, host, mac, vrrp3
@@ -36,7 +36,8 @@ def test_a_steady_master_gives_no_finding_and_its_table() -> None:
     assert row.sender.counter_behaviour == "incrementing"
     assert row.sender.macs == [mac(1)]
     # no ARP seen and no --addr: the passphrase alone cannot check the digest
-    assert row.verdict is not None and row.verdict.form is Form.NO_ADDRESSES
+    assert row.verdict is not None
+    assert row.verdict.form is Form.NO_ADDRESSES
 
 
 def test_a_crash_is_a_change_of_master_after_the_silence_and_a_late_master_finding() -> None:
@@ -57,7 +58,8 @@ def test_a_bow_out_hands_over_without_a_late_finding() -> None:
     report = run(records)
     assert report.groups[0].group.changes[-1].cause == "bow-out"
     assert codes(report) == ["bow-out"]
-    assert report.worst is not None and report.worst.label == "info"
+    assert report.worst is not None
+    assert report.worst.label == "info"
 
 
 def test_preemption_with_one_advert_in_flight_is_not_a_split_brain() -> None:
@@ -118,7 +120,8 @@ def test_wrong_passphrase_is_named_with_the_sender_that_verifies() -> None:
     report = run(records, passphrases=SECRET, addresses={None: [VIPS]})
     unverified = [f for f in report.findings if f.code == "digest-unverified"]
     assert len(unverified) == 1
-    assert str(host(2)) in unverified[0].message and str(host(1)) in unverified[0].message
+    assert str(host(2)) in unverified[0].message
+    assert str(host(1)) in unverified[0].message
 
 
 def test_address_sets_that_differ_between_senders() -> None:
@@ -133,7 +136,8 @@ def test_ucarp_form_in_a_group_of_two_addresses() -> None:
     report = run(every(1, 0.0, 8, 1.0) + ucarp, passphrases=SECRET, addresses={None: [VIPS]})
     assert "ucarp-form-digest" in codes(report)
     verdict = report.groups[0].senders[1].verdict
-    assert verdict is not None and verdict.form is Form.UCARP
+    assert verdict is not None
+    assert verdict.form is Form.UCARP
 
 
 @pytest.mark.parametrize(("key_len", "matched"), [(19, 19), (20, 20)])
@@ -144,7 +148,8 @@ def test_only_the_first_19_passphrase_bytes_count_unless_a_20_byte_key_matches(
     records = every(1, 0.0, 3, 1.0, passphrase=passphrase[:key_len])
     report = run(records, passphrases={1: [passphrase]}, addresses={None: [VIPS]})
     verdict = report.groups[0].senders[0].verdict
-    assert verdict is not None and verdict.form is Form.KERNEL
+    assert verdict is not None
+    assert verdict.form is Form.KERNEL
     assert verdict.key_bytes == matched
 
 

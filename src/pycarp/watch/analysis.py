@@ -221,7 +221,7 @@ def _digests(
                     group,
                     f"{long_keys} adverts of {s.source} verify only with the first "
                     f"{KERNEL_KEY_LEN} passphrase bytes",
-                    [],
+                    _samples_with(row, next(v for v in row.each if v.key_bytes > IFCONFIG_KEY_LEN)),
                     key=str(s.source),
                 )
             )
@@ -241,6 +241,7 @@ def _digests(
                 )
     # One address inside another sender's several: the ucarp form (same bytes as a kernel
     # digest over that one address). Any other difference: the address sets differ.
+    rows = {row.sender.source: row for row in senders}
     single = {
         a: v
         for a, v in kernel_sets.items()
@@ -254,7 +255,7 @@ def _digests(
                 group,
                 f"{source} signs over {address} alone (ucarp form, or only that address "
                 "configured) in a group with several addresses",
-                [],
+                rows[source].sender.samples[:1],
                 key=f"{source} {address}",
             )
         )
