@@ -196,7 +196,11 @@ def read_capture(watcher: Watcher, path: str) -> Report:
 
 
 def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lines: bool) -> Report:
-    """Frames until ``duration`` is over, or Ctrl-C / SIGTERM; findings printed once each."""
+    """Frames until ``duration`` is over, or Ctrl-C / SIGTERM.
+
+    Without ``duration`` each finding is printed once as soon as it is found (a JSON line
+    with ``json_lines``); with it, only the report at the end tells.
+    """
     from pycarp.platform.sniffer import Sniffer, SnifferError
 
     emit: Callable[[Report, set[str]], None] = _emit_json if json_lines else _emit_text
@@ -204,6 +208,7 @@ def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lin
         sniffer = Sniffer(interface)
     except SnifferError as error:
         raise UsageError(str(error)) from None
+    print(f"pycarp watch: listening on {interface} (read-only)", file=sys.stderr, flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     reported: set[str] = set()
     deadline = None if duration is None else time.monotonic() + duration
@@ -215,7 +220,7 @@ def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lin
                 received = sniffer.receive(max(wait, 0.0))
                 if received is not None:
                     watcher.feed_frame(received[0], sniffer.linktype, received[1])
-                if time.monotonic() >= next_tick:
+                if deadline is None and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK
                     emit(watcher.report(), reported)
     except KeyboardInterrupt:
@@ -223,7 +228,8 @@ def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lin
     finally:
         signal.signal(signal.SIGTERM, previous)
     report = watcher.finish()
-    emit(report, reported)
+    if deadline is None and json_lines:
+        emit(report, reported)  # the rest; text mode prints the whole report next
     return report
 
 
