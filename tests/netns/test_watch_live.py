@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -26,12 +28,14 @@ from .support import ELECTION_TIMEOUT, start_group, wait_for_stable_master, wait
 SAME_FRAMES = 0.005  # s: the watcher's gap and the bridge's may differ by this much
 
 
-def _start_watcher(lab: Lab, duration: float, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def _start_watcher(
+    lab: Lab, duration: float | None, *extra: str
+) -> tuple[subprocess.Popen[str], str]:
     reason = why_user_cannot_run_pycarp()
     wrapper = as_user(NOBODY, ("net_raw",)) if reason is None else []
     who = "nobody with CAP_NET_RAW only" if reason is None else f"root ({reason})"
     argv = [sys.executable, "-m", "pycarp", "watch", "-i", HOST_INTERFACE]
-    argv += ["--duration", str(duration), "--json", *extra]
+    argv += [*([] if duration is None else ["--duration", str(duration)]), "--json", *extra]
     process = lab.popen(
         "client",
         [*wrapper, *argv],
@@ -99,6 +103,33 @@ def test_watch_without_findings_exits_0_and_never_sends(lab: Lab, tmp_path: path
     assert group["master"] == str(lab.ipv4("h1").ip)
     assert group["senders"][0]["adverts"] >= 2
     assert _transmitted(lab) == before, "the watcher sent something"
+
+
+def test_watch_without_duration_prints_each_finding_as_a_json_line_when_found(
+    lab: Lab, tmp_path: pathlib.Path
+) -> None:
+    daemons = start_group(lab, tmp_path, skews={"h1": 0, "h2": 100})
+    wait_for_stable_master(daemons, "h1")
+    watcher, _who = _start_watcher(lab, None)
+    try:
+        time.sleep(1.5)
+        daemons["h1"].kill()
+        assert watcher.stdout is not None
+        ready, _w, _x = select.select([watcher.stdout], [], [], ELECTION_TIMEOUT + 3)
+        assert ready, "no finding printed while running"
+        finding = json.loads(watcher.stdout.readline())
+        assert finding["code"] == "master-adverts-late"
+        assert finding["severity"] == "warning"
+        assert finding["advice"]
+        watcher.send_signal(signal.SIGTERM)
+        rest, err = watcher.communicate(timeout=10)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert rest == ""  # each finding once: nothing new at the end
+    assert "Traceback" not in err
+    assert watcher.returncode == 1
 
 
 def _transmitted(lab: Lab) -> int:
