@@ -17,8 +17,6 @@ import sys
 import time
 import typing
 
-import pytest
-
 from pycarp.lab import HOST_INTERFACE, Lab
 from pycarp.lab.capture import AdvertCapture, failover_gap
 from pycarp.lab.daemons import NOBODY, as_user, why_user_cannot_run_pycarp
@@ -135,9 +133,3 @@ def test_watch_without_duration_prints_each_finding_as_a_json_line_when_found(
 def _transmitted(lab: Lab) -> int:
     text = lab.exec("client", ["cat", f"/sys/class/net/{HOST_INTERFACE}/statistics/tx_packets"])
     return int(text.stdout.strip())
-
-
-@pytest.fixture(autouse=True)
-def _quiet_client(lab: Lab) -> None:
-    """No IPv6 autoconfiguration chatter from the client while its counters are compared."""
-    lab.exec("client", ["sysctl", "-qw", f"net.ipv6.conf.{HOST_INTERFACE}.disable_ipv6=1"])

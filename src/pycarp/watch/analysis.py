@@ -23,7 +23,8 @@ from pycarp.watch.digest import (
 from pycarp.watch.groups import Group, Seen, Sender
 from pycarp.watch.report import GroupRow, Report, SenderRow
 
-VerdictCache = dict[tuple[int, IPAddress], tuple[tuple[Candidate, ...], list[Verdict]]]
+# (vhid, family, sender) -> the candidate sets the verdicts were computed with, the verdicts
+VerdictCache = dict[tuple[int, int, IPAddress], tuple[tuple[Candidate, ...], list[Verdict]]]
 
 if typing.TYPE_CHECKING:
     from pycarp.watch.watcher import Watcher
@@ -59,7 +60,7 @@ def _verdicts(
         return ()
     checker = watcher.checker(group.ident)
     cache: VerdictCache = watcher.verdict_cache
-    index = (group.ident * 10 + group.family, sender.source)
+    index = (group.ident, group.family, sender.source)
     wanted = tuple(sets)
     cached = cache.get(index)
     done = cached[1] if cached is not None and cached[0] == wanted else []
