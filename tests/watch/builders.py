@@ -70,3 +70,46 @@ def every(
         (start + i * interval, carp(n, first_counter + i, **kw))  # type: ignore[arg-type]
         for i in range(count)
     ]
+
+
+CARP6_GROUP = ipaddress.IPv6Address("ff02::12")
+ALL_NODES = ipaddress.IPv6Address("ff02::1")
+
+
+def ipv6_frame(
+    n: int,
+    payload: bytes,
+    *,
+    next_header: int,
+    destination: ipaddress.IPv6Address = CARP6_GROUP,
+    hop_limit: int = 255,
+) -> bytes:
+    source = ipaddress.IPv6Address(f"2001:db8::{n}")
+    header = bytes([0x60, 0, 0, 0, *len(payload).to_bytes(2, "big"), next_header, hop_limit])
+    packet = header + source.packed + destination.packed + payload
+    return craft.ethernet(mac(n), packet, ethertype=0x86DD)
+
+
+def carp6(n: int, counter: int, addresses: Sequence[IPAddress], **kw: object) -> bytes:
+    payload = craft.carp_payload(
+        vhid=1,
+        counter=counter,
+        passphrase=b"secret",
+        addresses=addresses,
+        **kw,  # type: ignore[arg-type]
+    )
+    return ipv6_frame(n, payload, next_header=112)
+
+
+def unsolicited_na(n: int, target: ipaddress.IPv6Address, *, solicited: bool = False) -> bytes:
+    flags = 0x20 | (0x40 if solicited else 0)
+    body = bytes([136, 0, 0, 0, flags, 0, 0, 0]) + target.packed
+    body += bytes([2, 1]) + craft.mac_bytes(mac(n))
+    return ipv6_frame(n, body, next_header=58, destination=ALL_NODES)
+
+
+def vrrp2(n: int, vrid: int, priority: int, addresses: Sequence[ipaddress.IPv4Address]) -> bytes:
+    """A VRRPv2 advert, 1 s interval, no authentication."""
+    payload = bytes([0x21, vrid, priority, len(addresses), 0, 1, 0, 0])
+    payload += b"".join(a.packed for a in addresses) + bytes(8)
+    return craft.ethernet(mac(n), craft.ipv4_packet(payload, host(n)))

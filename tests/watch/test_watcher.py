@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from pycarp.core.auth import SignatureMode
@@ -10,7 +12,7 @@ from pycarp.watch.digest import Form
 from pycarp.watch.report import Report
 from pycarp.watch.watcher import Watcher
 
-from .builders import VIPS, carp, every, feed, host, mac, vrrp3
+from .builders import VIPS, carp, carp6, every, feed, host, mac, unsolicited_na, vrrp2, vrrp3
 
 SECRET = {None: [b"secret"]}
 
@@ -159,3 +161,33 @@ def test_counter_behaviours() -> None:
     report = run(constant + scattered)
     behaviours = [g.senders[0].sender.counter_behaviour for g in report.groups]
     assert behaviours == ["constant cookie", "random"]
+
+
+def test_ipv6_group_digest_over_addresses_announced_by_neighbour_adverts() -> None:
+    vip6 = ipaddress.IPv6Address("2001:db8::100")
+    group = (VIPS[0], vip6)  # a dual-stack group: the kernel digest covers both families
+    records = [
+        (0.0, craft.gratuitous_arp(mac(1), VIPS[0])),
+        (0.0, unsolicited_na(1, vip6)),
+        (0.0, unsolicited_na(1, ipaddress.IPv6Address("2001:db8::dead"), solicited=True)),
+    ]
+    records += [(0.1 + i, carp6(1, 10 + i, group)) for i in range(3)]
+    report = run(records, passphrases=SECRET)
+    (row,) = report.groups
+    assert row.group.name == "carp 1 ipv6"
+    verdict = row.senders[0].verdict
+    assert verdict is not None
+    assert verdict.form is Form.KERNEL
+    assert set(verdict.addresses) == set(group)  # the solicited advert was not a candidate
+    assert codes(report) == []
+
+
+def test_vrrp2_priority_0_is_a_bow_out_and_address_lists_are_compared() -> None:
+    records = [(float(i), vrrp2(1, 5, 200, [VIPS[0]])) for i in range(3)]
+    records.append((3.0, vrrp2(1, 5, 0, [VIPS[0]])))
+    records += [(3.2 + i, vrrp2(2, 5, 100, [VIPS[0], VIPS[1]])) for i in range(3)]
+    report = run(records)
+    (row,) = report.groups
+    assert row.group.name == "vrrp2 5 ipv4"
+    assert row.group.changes[-1].cause == "bow-out"
+    assert codes(report) == ["address-set-mismatch", "bow-out"]

@@ -204,7 +204,7 @@ class Group:
             sender.advbases.add(
                 seen.advbase if self.protocol == "carp" else round(seen.interval * 100)
             )
-            if self.protocol == "vrrp":
+            if self.protocol.startswith("vrrp"):
                 sender.address_lists.add(tuple(sorted(seen.addresses, key=lambda a: a.packed)))
         if len(sender.samples) < MAX_SAMPLES and seen.digest:
             sender.samples.append(seen)
