@@ -92,7 +92,7 @@ def test_a_passphrase_for_another_vhid_is_not_used(
         (["--pcap", "x.pcap", "--duration", "3"], "--duration 3.0: seconds in 0..86400"),
         (["--pcap", "x.pcap", "--pass", "300=x"], "vhid 300 is outside 1..255"),
         (["--pcap", "x.pcap", "--pass", "s", "--addr", "1=nonsense"], "--addr"),
-        (["--pcap", "x.pcap", "--addr", "198.51.100.1"], "give --pass or --passfile"),
+        (["--pcap", "x.pcap", "--addr", "198.51.100.1"], "give --pass, --passfile or --config"),
         (["-i", "pcl-no-such-if", "--duration", "1"], "no interface named 'pcl-no-such-if'"),
     ],
 )
@@ -132,3 +132,29 @@ def test_help_explains_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "19 bytes" in out
     assert "exit status" in out
+
+
+def test_config_gives_passphrase_and_addresses_per_vhid(
+    crash: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "groups.toml"
+    config.write_text(
+        '[[group]]\ninterface = "eth0"\nsource = "198.51.100.1"\nvhid = 1\n'
+        'passphrase = "secret"\naddresses = ["198.51.100.100/24", "198.51.100.101/24"]\n'
+    )
+    assert watch.main(["--pcap", crash, "--json", "--config", str(config)]) == 1
+    senders = json.loads(capsys.readouterr().out)["groups"][0]["senders"]
+    assert {(d["form"], d["source"]) for s in senders for d in s["digest"]} == {
+        ("kernel", "--config")
+    }
+
+
+def test_a_bad_config_is_one_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "groups.toml"
+    config.write_text("[[group]]\nvhid = 300\n")
+    assert watch.main(["--pcap", "x.pcap", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"pycarp watch: error: --config {config}:")

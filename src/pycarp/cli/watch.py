@@ -40,10 +40,12 @@ what it shows:
   a severity, the packets that show it and one sentence of advice (docs/watch.md lists them).
 
 digest check (CARP):
-  --pass/--passfile give passphrases to try (repeatable; VHID=... for one vhid only). Only
-  the first {IFCONFIG_KEY_LEN} bytes count, as with ifconfig (a longer one is also tried at 20).
-  --addr A[,B...] gives an address set to try (repeatable; VHID=A,B for one vhid). Without
-  --addr, the addresses the group's MACs announced by gratuitous ARP / unsolicited neighbour
+  --pass/--passfile give passphrases to try (repeatable; VHID=... for one vhid only);
+  --config FILE (a pycarp TOML configuration, repeatable) gives each of its groups'
+  passphrase and addresses. Only the first {IFCONFIG_KEY_LEN} bytes of a passphrase count, as
+  with ifconfig (a longer one is also tried with 20).
+  --addr A[,B...] gives an address set to try (repeatable; VHID=A,B for one vhid). After
+  these, the addresses the group's MACs announced by gratuitous ARP / unsolicited neighbour
   advertisement are tried. Each advert is said to verify in kernel form (all addresses),
   ucarp form (one address of several), or not at all.
 
@@ -95,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[VHID=]A[,B...]",
         help="an address set of a group, for the digest check (repeatable)",
     )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a pycarp TOML configuration: its groups' passphrases and addresses are tried",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -134,9 +143,36 @@ def credentials(
             sets.setdefault(vhid, []).append(tuple(parse_address("--addr", p).ip for p in parts))
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    if sets and not passphrases:
-        raise UsageError("--addr is only used to check digests: give --pass or --passfile")
+    if sets and not passphrases and not args.config:
+        raise UsageError(
+            "--addr is only used to check digests: give --pass, --passfile or --config"
+        )
     return passphrases, sets
+
+
+def from_configs(
+    paths: list[str], passphrases: dict[int | None, list[bytes]]
+) -> dict[int, list[tuple[IPAddress, ...]]]:
+    """Each group of each file: its passphrase joins ``passphrases`` for its vhid, its
+    addresses become a candidate set (the daemons' own view of the group)."""
+    from pycarp.config.toml import load_config
+
+    sets: dict[int, list[tuple[IPAddress, ...]]] = {}
+    for path in paths:
+        try:
+            config = load_config(pathlib.Path(path))
+        except ConfigError as error:
+            raise UsageError(f"--config {path}: {error}") from None
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error.strerror}") from None
+        for group in config.groups:
+            settings = group.settings
+            keys = passphrases.setdefault(settings.vhid, [])
+            if settings.passphrase not in keys:
+                keys.append(settings.passphrase)
+            if settings.addresses and settings.addresses not in sets.get(settings.vhid, []):
+                sets.setdefault(settings.vhid, []).append(settings.addresses)
+    return sets
 
 
 def main(argv: list[str]) -> int:
@@ -168,7 +204,8 @@ def _run(args: argparse.Namespace) -> Report:
     if args.duration is not None and (args.pcap or not 0 < args.duration <= 86400):
         raise UsageError(f"--duration {args.duration}: seconds in 0..86400, only with -i")
     passphrases, sets = credentials(args)
-    watcher = Watcher(passphrases, sets)
+    configured = from_configs(args.config, passphrases)
+    watcher = Watcher(passphrases, sets, configured)
     if args.pcap:
         return read_capture(watcher, args.pcap)
     return listen(watcher, args.interface, args.duration, json_lines=args.json)

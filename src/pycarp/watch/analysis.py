@@ -35,13 +35,18 @@ def build(watcher: Watcher) -> Report:
     found: list[F.Finding] = []
     for key in sorted(watcher.groups):
         group = watcher.groups[key]
-        sets = candidates(watcher.given_sets(group.ident), watcher.announced_for(group))
+        given = watcher.given_sets(group.ident) + watcher.configured_sets(group.ident)
+        sets = candidates(
+            watcher.given_sets(group.ident),
+            watcher.announced_for(group),
+            watcher.configured_sets(group.ident),
+        )
         senders = tuple(
             SenderRow(sender=s, each=_verdicts(watcher, group, s, sets))
             for s in sorted(group.senders.values(), key=lambda s: (s.first, s.source.packed))
         )
         rows.append(GroupRow(group=group, senders=senders))
-        found += _group_findings(group, senders, watcher.given_sets(group.ident))
+        found += _group_findings(group, senders, given)
     found += _collisions(watcher) + _malformed(watcher)
     found.sort(key=lambda f: (-f.severity, _first_time(f), f.code, f.group))
     return Report(

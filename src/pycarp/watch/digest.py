@@ -90,10 +90,14 @@ class Candidate:
 
 
 def candidates(
-    given: Sequence[tuple[IPAddress, ...]], announced: Iterable[frozenset[IPAddress]]
+    given: Sequence[tuple[IPAddress, ...]],
+    announced: Iterable[frozenset[IPAddress]],
+    configured: Sequence[tuple[IPAddress, ...]] = (),
 ) -> list[Candidate]:
-    """The operator's sets first, then each announced set that differs from them."""
+    """The operator's sets first (``--addr``, then ``--config``), then each announced set
+    that differs from them."""
     found = [Candidate(addresses=tuple(s), source="--addr") for s in given if s]
+    found += [Candidate(addresses=tuple(s), source="--config") for s in configured if s]
     for addresses in announced:
         ordered = tuple(sorted(addresses, key=lambda a: (a.version, a.packed)))
         if all(set(c.addresses) != addresses for c in found):

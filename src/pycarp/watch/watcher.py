@@ -27,16 +27,19 @@ class Watcher:
     """``Watcher(passphrases={None: [b"secret"], 5: [b"other"]}, addresses={...})``.
 
     ``passphrases`` and ``addresses`` map a vhid (``None``: every vhid) to the passphrases and
-    to the address sets to try when checking CARP digests.
+    to the address sets to try when checking CARP digests; ``configured`` maps a vhid to the
+    address sets of daemon configurations (tried after ``addresses``).
     """
 
     def __init__(
         self,
         passphrases: Mapping[int | None, Sequence[bytes]] | None = None,
         addresses: Mapping[int | None, Sequence[tuple[IPAddress, ...]]] | None = None,
+        configured: Mapping[int, Sequence[tuple[IPAddress, ...]]] | None = None,
     ) -> None:
         self._passphrases = dict(passphrases or {})
         self._addresses = dict(addresses or {})
+        self._configured = dict(configured or {})  # from daemon configurations (--config)
         self.groups: dict[tuple[str, int, int], Group] = {}
         self.announced: dict[str, set[IPAddress]] = {}  # MAC -> addresses it announced
         self.malformed: dict[str, list[tuple[int, float, str]]] = {}  # source -> evidence
@@ -171,6 +174,9 @@ class Watcher:
 
     def given_sets(self, vhid: int) -> list[tuple[IPAddress, ...]]:
         return [*self._addresses.get(vhid, ()), *self._addresses.get(None, ())]
+
+    def configured_sets(self, vhid: int) -> list[tuple[IPAddress, ...]]:
+        return list(self._configured.get(vhid, ()))
 
     def announced_for(self, group: Group) -> list[frozenset[IPAddress]]:
         """Address sets announced by the group's virtual MAC or by a MAC that sent its
