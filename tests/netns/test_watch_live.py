@@ -133,3 +133,20 @@ def test_watch_without_duration_prints_each_finding_as_a_json_line_when_found(
 def _transmitted(lab: Lab) -> int:
     text = lab.exec("client", ["cat", f"/sys/class/net/{HOST_INTERFACE}/statistics/tx_packets"])
     return int(text.stdout.strip())
+
+
+def test_every_prints_the_live_table_while_it_runs(lab: Lab, tmp_path: pathlib.Path) -> None:
+    daemons = start_group(lab, tmp_path, skews={"h1": 0})
+    wait_for_stable_master(daemons, "h1")
+    argv = [sys.executable, "-m", "pycarp", "watch", "-i", HOST_INTERFACE]
+    process = lab.popen(
+        "client",
+        [*argv, "--duration", "3.5", "--every", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    tables = out.count(f"carp 1 ipv4: master {lab.ipv4('h1').ip}")
+    assert tables >= 3, out  # at 1, 2, 3 s, and the report at the end

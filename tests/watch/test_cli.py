@@ -91,6 +91,7 @@ def test_a_passphrase_for_another_vhid_is_not_used(
         (["--pcap", "/nonexistent.pcap"], "cannot read /nonexistent.pcap"),
         (["--pcap", "x.pcap", "--duration", "3"], "--duration 3.0: seconds in 0..86400"),
         (["--pcap", "x.pcap", "--pass", "300=x"], "vhid 300 is outside 1..255"),
+        (["--pcap", "x.pcap", "--every", "2"], "--every 2.0: seconds in 0..86400, only with -i"),
         (["--pcap", "x.pcap", "--pass", "s", "--addr", "1=nonsense"], "--addr"),
         (["--pcap", "x.pcap", "--addr", "198.51.100.1"], "give --pass, --passfile or --config"),
         (["-i", "pcl-no-such-if", "--duration", "1"], "no interface named 'pcl-no-such-if'"),

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("-i", "--interface", metavar="IF", help="listen on IF (read-only)")
     parser.add_argument("--duration", type=float, metavar="S", help="with -i: stop after S seconds")
     parser.add_argument(
+        "--every", type=float, metavar="S", help="with -i: print the tables every S seconds"
+    )
+    parser.add_argument(
         "--pass",
         dest="passphrases",
         action="append",
@@ -203,12 +206,14 @@ def _run(args: argparse.Namespace) -> Report:
         raise UsageError("give either --pcap FILE or -i INTERFACE (see --help)")
     if args.duration is not None and (args.pcap or not 0 < args.duration <= 86400):
         raise UsageError(f"--duration {args.duration}: seconds in 0..86400, only with -i")
+    if args.every is not None and (args.pcap or args.json or not 0 < args.every <= 86400):
+        raise UsageError(f"--every {args.every}: seconds in 0..86400, only with -i, not --json")
     passphrases, sets = credentials(args)
     configured = from_configs(args.config, passphrases)
     watcher = Watcher(passphrases, sets, configured)
     if args.pcap:
         return read_capture(watcher, args.pcap)
-    return listen(watcher, args.interface, args.duration, json_lines=args.json)
+    return listen(watcher, args.interface, args.duration, json_lines=args.json, every=args.every)
 
 
 def exit_code(report: Report) -> int:
@@ -232,11 +237,19 @@ def read_capture(watcher: Watcher, path: str) -> Report:
     return watcher.finish()
 
 
-def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lines: bool) -> Report:
+def listen(
+    watcher: Watcher,
+    interface: str,
+    duration: float | None,
+    *,
+    json_lines: bool,
+    every: float | None = None,
+) -> Report:
     """Frames until ``duration`` is over, or Ctrl-C / SIGTERM.
 
     Without ``duration`` each finding is printed once as soon as it is found (a JSON line
-    with ``json_lines``); with it, only the report at the end tells.
+    with ``json_lines``); with it, only the report at the end tells. ``every``: print the
+    whole text report that often as well (the live table).
     """
     from pycarp.platform.sniffer import Sniffer, SnifferError
 
@@ -250,6 +263,7 @@ def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lin
     reported: set[str] = set()
     deadline = None if duration is None else time.monotonic() + duration
     next_tick = time.monotonic() + TICK
+    next_table = None if every is None else time.monotonic() + every
     try:
         with sniffer:
             while deadline is None or time.monotonic() < deadline:
@@ -260,6 +274,9 @@ def listen(watcher: Watcher, interface: str, duration: float | None, *, json_lin
                 if deadline is None and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK
                     emit(watcher.report(), reported)
+                if every is not None and next_table is not None and time.monotonic() >= next_table:
+                    next_table = time.monotonic() + every
+                    print(f"{render.text(watcher.report())}\n", flush=True)
     except KeyboardInterrupt:
         pass
     finally:
