@@ -147,7 +147,7 @@ class Overlap:
 
 @dataclasses.dataclass(slots=True)
 class Group:
-    protocol: str  # "carp" or "vrrp"
+    protocol: str  # "carp", "vrrp2" or "vrrp3"
     ident: int
     family: int  # 4 or 6
     senders: dict[IPAddress, Sender] = dataclasses.field(default_factory=dict)
