@@ -60,6 +60,7 @@ class CapturedPacket:
     frame: int
     timestamp: float
     packet: IPPacket
+    link_source: str | None = None  # the Ethernet source MAC (aa:bb:..), None on other links
 
 
 def parse_ip(data: bytes) -> IPPacket:
@@ -185,12 +186,19 @@ def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[Cap
         network = _network_layer(record.linktype, record.data)
         if network is None:
             continue
+        ethernet = record.linktype == LINKTYPE_ETHERNET
+        link_source = record.data[6:12].hex(":") if ethernet else None
         try:
             packet = parse_ip(network)
         except PcapError:
             continue  # a mangled non-CARP packet is not our business
         if packet.protocol == protocol:
-            yield CapturedPacket(frame=record.frame, timestamp=record.timestamp, packet=packet)
+            yield CapturedPacket(
+                frame=record.frame,
+                timestamp=record.timestamp,
+                packet=packet,
+                link_source=link_source,
+            )
 
 
 def _byte_order(magic: bytes) -> tuple[str, float]:

@@ -42,7 +42,7 @@ class Carried:
 
 
 def mac_text(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def split_frame(linktype: int, frame: bytes) -> Carried | None:
