@@ -140,3 +140,12 @@ def test_a_loop_with_its_own_clock_gets_asyncio_timers() -> None:
         assert isinstance(timers_for(loop), LoopTimers)
     finally:
         loop.close()
+
+
+def test_a_loop_whose_clock_was_replaced_gets_asyncio_timers() -> None:
+    loop = asyncio.SelectorEventLoop()
+    try:
+        loop.time = lambda: 1000.0  # type: ignore[method-assign]
+        assert isinstance(timers_for(loop), LoopTimers)
+    finally:
+        loop.close()

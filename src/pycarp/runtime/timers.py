@@ -200,7 +200,8 @@ class TimerfdTimers:
 
 def timers_for(loop: asyncio.AbstractEventLoop) -> Timers:
     """The precise timers where the loop's clock is the real monotonic clock, else asyncio's."""
-    real_clock = type(loop).time is asyncio.BaseEventLoop.time
+    # Overridden in a subclass or replaced on the instance: a clock of its own.
+    real_clock = getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
     libc = _libc() if real_clock and isinstance(loop, asyncio.SelectorEventLoop) else None
     if libc is None:
         return LoopTimers(loop)
