@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from pycarp.core.constants import IPAddress
 
 IPPROTO_CARP = 112  # shared with VRRP
 

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pycarp.core import events as ev
 from pycarp.core.actions import Action, PacketDropped, SendAdvertisement, State, StateChanged
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 
 from .support import LOWER_PEER, OUR_SOURCE, new_machine, signed_advert

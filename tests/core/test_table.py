@@ -26,7 +26,7 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.table import TRANSITIONS, Input, Step, render
 

@@ -24,9 +24,9 @@ import threading
 import time
 import typing
 
-from pycarp.config.model import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.core import wire
-from pycarp.platform.ports import IPAddress, IPInterface, LinkState, Platform, ReceivedPacket
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, IPAddress, IPInterface
+from pycarp.platform.ports import LinkState, Platform, ReceivedPacket
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,8 +24,8 @@ from typing import Any
 from pycarp import pcap
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
-from pycarp.core.receive import WIRE_TTL
+from pycarp.core.auth import KEY_LEN, SignatureMode, Signer
+from pycarp.core.constants import CARP_TTL, IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.timing import advertisement_interval
 
@@ -271,9 +271,9 @@ def render_text(report: Report) -> str:
         f"  counter {adv.counter} (0x{adv.counter:016x})",
         f"  digest  {adv.digest.hex()}",
     ]
-    if report.ip is not None and report.ip.ttl != WIRE_TTL:
+    if report.ip is not None and report.ip.ttl != CARP_TTL:
         lines.append(
-            f"  note: TTL {report.ip.ttl}, not {WIRE_TTL}: "
+            f"  note: TTL {report.ip.ttl}, not {CARP_TTL}: "
             "multicast receivers drop it (did it cross a router?)"
         )
     if report.check is not None:

@@ -25,7 +25,8 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
 from pycarp.core.election import Verdict, judge
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource

@@ -20,7 +20,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 
 from pycarp.core.actions import State
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
