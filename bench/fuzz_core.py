@@ -37,11 +37,12 @@ import typing
 from benchlib import runner
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import PacketDropped, State, StateChanged
+from pycarp.core.actions import PacketDropped, StateChanged
 from pycarp.core.auth import Signer
 from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
+from pycarp.core.table import State
 
 SETTINGS = GroupSettings(
     vhid=7,

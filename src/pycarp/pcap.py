@@ -16,9 +16,7 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from pycarp.core.constants import IPAddress
-
-IPPROTO_CARP = 112  # shared with VRRP
+from pycarp.core.constants import CARP_PROTOCOL, IPAddress
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
@@ -60,6 +58,7 @@ class CapturedPacket:
     frame: int
     timestamp: float
     packet: IPPacket
+    link_source: str | None = None  # the Ethernet source MAC (aa:bb:..), None on other links
 
 
 def parse_ip(data: bytes) -> IPPacket:
@@ -134,7 +133,7 @@ def _u16(frame: bytes, offset: int) -> int:
     return value
 
 
-def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[CapturedPacket]:
+def read_packets(stream: BinaryIO, protocol: int = CARP_PROTOCOL) -> Iterator[CapturedPacket]:
     """Yield every IPv4/IPv6 packet carrying ``protocol`` (112: CARP and VRRP), in file order.
 
     Frames that are not IP, and IP packets of other protocols, are skipped silently; a file
@@ -163,13 +162,17 @@ def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[Cap
         network = _network_layer(linktype, frame)
         if network is None:
             continue
+        link_source = frame[6:12].hex(":") if linktype == LINKTYPE_ETHERNET else None
         try:
             packet = parse_ip(network)
         except PcapError:
             continue  # a mangled non-CARP packet is not our business
         if packet.protocol == protocol:
             yield CapturedPacket(
-                frame=frame_number, timestamp=seconds + fraction / scale, packet=packet
+                frame=frame_number,
+                timestamp=seconds + fraction / scale,
+                packet=packet,
+                link_source=link_source,
             )
 
 

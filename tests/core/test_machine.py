@@ -22,7 +22,6 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.auth import SignatureMode, Signer, compute_digest
@@ -30,6 +29,7 @@ from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine, TimeWentBackwards
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 
 from .support import (
     HIGHER_PEER,

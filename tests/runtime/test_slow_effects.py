@@ -6,7 +6,7 @@ loop's clock per change, and every advert's time on the fake segment is exact.
 
 from __future__ import annotations
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
 from .support import Node, group, run, running, spacing_of_master_adverts, stop, wait_until

@@ -19,7 +19,7 @@ import pytest
 
 from pycarp.config.tracks import TrackConfig, TrackKind
 from pycarp.control.view import render
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.runtime.status import build_status
 
