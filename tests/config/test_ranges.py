@@ -16,7 +16,12 @@ import pytest
 
 from pycarp.config.build import RawGroup
 from pycarp.config.flags import FLAG_NAMES, build_parser, config_from_args
-from pycarp.config.model import ConfigError, DaemonConfig
+from pycarp.config.model import (
+    ConfigError,
+    DaemonConfig,
+    parse_setting,
+    parse_setting_seconds,
+)
 from pycarp.config.toml import load_config
 from pycarp.core.constants import IPAddress
 from pycarp.core.settings import SETTING_RANGES, GroupSettings, Range, SettingsError
@@ -157,3 +162,19 @@ def test_the_help_shows_the_ranges_of_the_table() -> None:
 
 def _addresses() -> tuple[IPAddress, ...]:
     return (ipaddress.IPv4Address("198.51.100.100"),)
+
+
+def test_a_new_seconds_setting_needs_only_its_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How VRRPv3's interval will be added: a row, and the parser names field, value, range."""
+    monkeypatch.setitem(SETTING_RANGES, "interval", Range(0.01, 40.95, "seconds"))
+    assert parse_setting_seconds("group[1].interval", 0.5, "interval") == 0.5
+    assert parse_setting_seconds("--interval", "40.95", "interval") == 40.95
+    with pytest.raises(ConfigError) as caught:
+        parse_setting_seconds("group[1].interval", 41, "interval")
+    assert str(caught.value) == (
+        "group[1].interval: 41 is not allowed (seconds from 0.01 to 40.95)"
+    )
+    with pytest.raises(TypeError):
+        parse_setting("group[1].interval", 1, "interval")
+    with pytest.raises(TypeError):
+        parse_setting_seconds("group[1].vhid", 1, "vhid")

@@ -248,7 +248,18 @@ def parse_setting(field: str, value: object, setting: str) -> int:
     allows for ``setting`` (:data:`~pycarp.core.settings.SETTING_RANGES`); ``field`` is how
     the user wrote it (``--advskew``, ``group[2].advskew``)."""
     allowed = SETTING_RANGES[setting]
+    if allowed.unit is not None:
+        raise TypeError(f"{setting} takes {allowed.unit}: parse it with parse_setting_seconds")
     return parse_int(field, value, int(allowed.low), int(allowed.high))
+
+
+def parse_setting_seconds(field: str, value: object, setting: str) -> float:
+    """A protocol setting in seconds (a ``Range`` with unit ``"seconds"``), as
+    :func:`parse_setting` does for whole numbers."""
+    allowed = SETTING_RANGES[setting]
+    if allowed.unit != "seconds":
+        raise TypeError(f"{setting} is not in seconds: parse it with parse_setting")
+    return parse_seconds(field, value, allowed.low, allowed.high)
 
 
 def read_passfile(field: str, path: str) -> bytes:

@@ -58,7 +58,10 @@ class Range:
 # Every numeric protocol setting of GroupSettings and what it may be: the one place a range is
 # written. GroupSettings checks it; the configuration front ends (flags, TOML, --check-config)
 # and the simulator's options parse with it, so their errors name the same range. A new setting
-# is a field of GroupSettings plus a row here.
+# is a field of GroupSettings plus a row here (``Range(low, high)`` for whole numbers,
+# ``Range(low, high, "seconds")`` for a decimal), parsed in config/build.py with
+# ``parse_setting`` or ``parse_setting_seconds``; tests/config/test_ranges.py then checks it on
+# every front end that has it.
 SETTING_RANGES: dict[str, Range] = {
     "vhid": Range(1, MAX_VHID),
     "advbase": Range(1, 255),
