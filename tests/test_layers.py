@@ -9,7 +9,7 @@ never one above):
 2. ``platform``: the thin adapters to Linux (raw sockets, rtnetlink, ARP/NA).
 3. ``runtime`` (the asyncio daemon) and ``control`` (the control socket's protocol, server and
    client): they drive the core through the platform and report through observe.
-4. ``lab``, ``sim``, ``demo``, ``cli`` (and ``__main__``): the tools on top.
+4. ``lab``, ``sim``, ``watch``, ``demo``, ``cli`` (and ``__main__``): the tools on top.
 
 Besides: ``pyroute2`` is imported by ``pycarp.platform.netlink`` and by no other module, so the
 rest of pycarp never sees its types. Every import counts, also one inside a function or under
@@ -35,6 +35,7 @@ LAYERS = {
     "control": 3,
     "lab": 4,
     "sim": 4,
+    "watch": 4,
     "demo": 4,
     "cli": 4,
     "__main__": 4,
