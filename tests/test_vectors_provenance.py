@@ -25,7 +25,11 @@ def test_the_pattern_finds_absolute_paths_and_only_those() -> None:
 
 
 def test_the_notes_beside_the_vectors_name_no_absolute_path() -> None:
-    notes = sorted(VECTORS.glob("*.md"))
-    assert [p.name for p in notes] == ["PROVENANCE.md", "README.md"]
-    found = {p.name: paths for p in notes if (paths := absolute_paths(p.read_text("utf-8")))}
+    notes = sorted(VECTORS.rglob("*.md"))
+    assert {"PROVENANCE.md", "README.md"} <= {p.name for p in notes}
+    found = {
+        str(p.relative_to(VECTORS)): paths
+        for p in notes
+        if (paths := absolute_paths(p.read_text("utf-8")))
+    }
     assert found == {}
