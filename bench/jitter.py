@@ -276,8 +276,12 @@ def report(run: int, peer: Peer, outcome: Outcome) -> None:
         "collections in the 0.5 s before the worst advert: "
         + (", ".join(f"gen {c.generation} {c.milliseconds:.2f} ms" for c in near) or "none")
     )
-    print(f"false failovers: {len(outcome.false_failovers)}")
-    for line in outcome.false_failovers[:20]:
+    found = outcome.false_failovers
+    per_node = {
+        node: sum(1 for line in found if line.startswith(f"{node}:")) for node in ("h1", "h2")
+    }
+    print(f"false failovers: {len(found)} (state changes h1 {per_node['h1']}, h2 {per_node['h2']})")
+    for line in [*found[:10], *[line for line in found if line.startswith("h2")][:10]]:
         print(f"  {line}")
 
 
