@@ -256,3 +256,19 @@ def test_as_user_nobody_without_any_capability() -> None:
         f"pycarp: error: {path}: group[1].interface: pcl-none0 is not allowed "
         "(an existing network interface)\n"
     )
+
+
+def test_a_passphrase_longer_than_19_bytes_is_one_warning_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    long = SECRET + "-longer-than-nineteen"
+    path = write(tmp_path, VALID.replace(f'passphrase = "{SECRET}"', f'passphrase = "{long}"', 1))
+    assert cli_main.main(["--config", str(path), "--check-config"]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: 1@eth0: passphrase longer than 19 bytes (up to {len(long)}): only its first 19 "
+        "bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (ucarp refuses it); "
+        "for a raw key of up to 20 bytes give --key-hex / key_hex"
+    ]
+    assert SECRET not in out

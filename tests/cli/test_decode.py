@@ -242,16 +242,40 @@ def test_passfile(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) ->
     assert "verifies in kernel mode" in out
 
 
-def test_a_long_passphrase_is_truncated_like_the_kernels(
+def test_a_long_passphrase_counts_its_first_19_bytes_like_bsd_ifconfig(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    key = "0123456789abcdefghij"
-    digest = compute_digest(key.encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
+    typed = "0123456789abcdefghijEXTRA"
+    digest = compute_digest(typed[:19].encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
     adv = wire.Advertisement(vhid=9, advbase=1, advskew=0, counter=0, digest=digest)
-    code, _, err = run(capsys, wire.encode(adv).hex(), "--pass", key + "EXTRA", "--addr", TWO[0])
+    code, _, err = run(capsys, wire.encode(adv).hex(), "--pass", typed, "--addr", TWO[0])
     assert code == 0
-    assert "passphrase is 25 bytes" in err
-    assert "only the first 20 are used" in err
+    assert "passphrase is 25 bytes; only the first 19 count" in err
+    # Signed with all 20 bytes (a raw key): the typed passphrase cannot verify it.
+    digest = compute_digest(typed[:20].encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
+    adv = wire.Advertisement(vhid=9, advbase=1, advskew=0, counter=0, digest=digest)
+    code, _, _ = run(capsys, wire.encode(adv).hex(), "--pass", typed, "--addr", TWO[0])
+    assert code == 1
+    code, _, err = run(
+        capsys, wire.encode(adv).hex(), "--key-hex", typed[:20].encode().hex(), "--addr", TWO[0]
+    )
+    assert (code, err) == (0, "")
+
+
+def test_key_hex_verifies_the_independent_vector(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Rust implementation's vector (a pure digest: these addresses carry no traffic)."""
+    digest = bytes.fromhex("9c40a9b81097cdc55868afcef20fdb5415c55709")
+    adv = wire.Advertisement(
+        vhid=7, advbase=1, advskew=0, counter=0x0001020304050607, digest=digest
+    )
+    addresses = ["--addr", "192.0.2.10", "--addr", "10.0.0.9", "--addr", "10.0.0.1"]
+    key = "0102030405060708090a0b0c0d0e0f1011121314"
+    code, out, _ = run(capsys, wire.encode(adv).hex(), "--key-hex", key, *addresses)
+    assert code == 0
+    assert "verifies in kernel mode (all 3 addresses), not in ucarp mode" in out
+    code, _, err = run(capsys, wire.encode(adv).hex(), "--key-hex", key, "--pass", "x", *addresses)
+    assert code == 2
+    assert "error: argument --pass: not allowed with argument --key-hex" in err
 
 
 @pytest.mark.parametrize(

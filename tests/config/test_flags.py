@@ -275,7 +275,7 @@ def empty_file(tmp_path: pathlib.Path) -> str:
 
 def long_pass_file(tmp_path: pathlib.Path) -> str:
     path = tmp_path / "long"
-    path.write_text(SECRET + "-and-more-than-twenty-bytes\n")
+    path.write_text(SECRET + "x" * 4096 + "\n")  # more than PASSFILE_LIMIT
     return str(path)
 
 
@@ -310,7 +310,9 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("bad peer", lambda t: [*_P, "--peer", "nowhere"], "--peer"),
     ("peer and nomcast", lambda t: [*_P, "--peer", "198.51.100.2", "-M"], "--nomcast"),
     ("no passphrase", lambda t: [], "--pass"),
-    ("long passphrase", lambda t: ["-p", SECRET + "-and-more"], "--pass"),
+    ("pass and key-hex", lambda t: [*_P, "--key-hex", "0102"], "--key-hex"),
+    ("key-hex not hex", lambda t: ["--key-hex", "0x01zz"], "--key-hex"),
+    ("key-hex 21 bytes", lambda t: ["--key-hex", "ab" * 21], "--key-hex"),
     ("empty passphrase", lambda t: ["-p", ""], "--pass"),
     ("passfile unreadable", lambda t: ["-o", unreadable(t)], "--passfile"),
     ("passfile empty", lambda t: ["-o", empty_file(t)], "--passfile"),

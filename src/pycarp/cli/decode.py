@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pycarp import pcap
+from pycarp.config.build import parse_key_hex
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
+from pycarp.core.auth import IPAddress, SignatureMode, Signer, passphrase_key
 from pycarp.core.receive import WIRE_TTL
 from pycarp.core.stats import DropReason
 from pycarp.core.timing import advertisement_interval
@@ -43,7 +44,9 @@ input:
 digest check:
   With --pass/--passfile and the group's virtual addresses (--addr, repeatable) the digest is
   checked both ways: kernel mode (FreeBSD/OpenBSD: all addresses, sorted) and ucarp mode (one
-  address, tried with each --addr). For a single address the two are the same.
+  address, tried with each --addr). For a single address the two are the same. Only the first
+  19 bytes of a passphrase count (as BSD `ifconfig ... pass`); --key-hex HEX gives a raw key
+  of up to 20 bytes instead (a group keyed over netlink/ioctl).
 
 output and exit status:
   Human-readable text by default; --json prints one object (HEX) or a list (--pcap).
@@ -200,15 +203,20 @@ def payload_from_bytes(data: bytes) -> tuple[bytes, pcap.IPPacket | None]:
 
 
 def read_credentials(args: argparse.Namespace) -> Credentials | None:
-    if args.passphrase is None and args.passfile is None:
+    """The key the daemon would use: a passphrase's first 19 bytes, or the raw --key-hex."""
+    if args.passphrase is None and args.passfile is None and args.key_hex is None:
         if args.addr:
-            raise InputError("--addr is only used to check the digest: give --pass or --passfile")
+            raise InputError(
+                "--addr is only used to check the digest: give --pass, --passfile or --key-hex"
+            )
         return None
     try:
-        if args.passfile is not None:
+        if args.key_hex is not None:
+            passphrase = key = parse_key_hex("--key-hex", args.key_hex)
+        elif args.passfile is not None:
             passphrase = read_passfile("--passfile", args.passfile)
         else:
-            passphrase = args.passphrase.encode()
+            passphrase = args.passphrase.encode("utf-8", "surrogateescape")
         addresses = tuple(parse_address("--addr", text).ip for text in args.addr)
     except ConfigError as error:
         raise InputError(str(error)) from None
@@ -218,13 +226,16 @@ def read_credentials(args: argparse.Namespace) -> Credentials | None:
         raise InputError(
             "the digest covers the group's virtual addresses: give them with --addr (repeatable)"
         )
-    if len(passphrase) > KEY_LEN:
-        print(
-            f"pycarp decode: note: passphrase is {len(passphrase)} bytes; like the kernels, "
-            f"only the first {KEY_LEN} are used (ucarp refuses more than 19)",
-            file=sys.stderr,
-        )
-    return Credentials(passphrase=passphrase, addresses=addresses)
+    if args.key_hex is None:
+        key = passphrase_key(passphrase)
+        if len(passphrase) > len(key):
+            print(
+                f"pycarp decode: warning: passphrase is {len(passphrase)} bytes; only the first "
+                f"{len(key)} count, as with BSD `ifconfig ... pass` (ucarp refuses it); "
+                "give --key-hex for a raw key of up to 20 bytes",
+                file=sys.stderr,
+            )
+    return Credentials(passphrase=key, addresses=addresses)
 
 
 def read_capture(path: str, credentials: Credentials | None) -> list[Report]:
@@ -348,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--pass", dest="passphrase", metavar="PASS", help="the group passphrase")
     secret.add_argument("--passfile", metavar="FILE", help="read the passphrase (first line)")
+    secret.add_argument(
+        "--key-hex", metavar="HEX", help="the raw key, 1-20 bytes in hex (every byte counts)"
+    )
     parser.add_argument(
         "--addr",
         action="append",

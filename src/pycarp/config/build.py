@@ -29,7 +29,7 @@ from pycarp.config.model import (
     read_passfile,
     shown,
 )
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
+from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, passphrase_key
 from pycarp.core.settings import GroupSettings, SettingsError
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
@@ -49,6 +49,7 @@ class RawGroup:
     passphrase: object = dataclasses.field(default=None, repr=False)  # never in a traceback
     passfile: object = None
     pass_env: object = None
+    key_hex: object = dataclasses.field(default=None, repr=False)  # a raw key, in hex
     addresses: Sequence[object] = ()
     advbase: object = 1
     advskew: object = 0
@@ -80,10 +81,11 @@ def build_group(
     source = _source(name("source"), raw.source)
     destination = _destination(name("destination"), raw.destination, source)
     prefixes = _addresses(name("addresses"), raw.addresses, source)
+    secret = _secret(raw, name, {} if passfiles is None else passfiles)
     try:
         settings = GroupSettings(
             vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
-            passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
+            passphrase=secret.key,
             addresses=tuple(p.ip for p in prefixes),
             source=source,
             advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
@@ -99,6 +101,8 @@ def build_group(
     return GroupConfig(
         interface=interface,
         settings=settings,
+        secret=secret.given,
+        passphrase_length=secret.passphrase_length,
         prefixes=prefixes,
         address_mode=_choice(name("address_mode"), raw.address_mode, AddressMode),
         upscript=_script(name("upscript"), raw.upscript),
@@ -211,33 +215,72 @@ def _addresses(field: str, values: Sequence[object], source: IPAddress) -> tuple
     return prefixes
 
 
-def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
-    given = [k for k in ("passphrase", "passfile", "pass_env") if getattr(raw, k) is not None]
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Secret:
+    """What the user gave (hidden from hooks), the HMAC key it makes, and, for a typed
+    passphrase, its length (0 for a raw key): longer than 19 bytes is worth a warning."""
+
+    given: bytes = dataclasses.field(repr=False)
+    key: bytes = dataclasses.field(repr=False)
+    passphrase_length: int
+
+
+_SECRET_FIELDS = ("passphrase", "passfile", "pass_env", "key_hex")
+
+
+def _secret(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> _Secret:
+    """The group's key: a passphrase (its first 19 bytes, as BSD ifconfig) or a raw hex key."""
+    given = [k for k in _SECRET_FIELDS if getattr(raw, k) is not None]
     if len(given) > 1:
         raise ConfigError(name(given[1]), "given too", f"only one of {', '.join(map(name, given))}")
+    if raw.key_hex is not None:
+        key = parse_key_hex(name("key_hex"), raw.key_hex)
+        return _Secret(given=key, key=key, passphrase_length=0)
+    passphrase = _passphrase(raw, name, passfiles)
+    return _Secret(
+        given=passphrase, key=passphrase_key(passphrase), passphrase_length=len(passphrase)
+    )
+
+
+def parse_key_hex(field: str, value: object) -> bytes:
+    """A raw key of 1 to 20 bytes, as FreeBSD's netlink/ioctl set it (every byte counts).
+
+    Written as hex digits, optionally with ``0x`` and ``:`` or spaces between bytes. The
+    value is never shown in an error: it is the secret.
+    """
+    written = text(field, value, secret=True)
+    digits = "".join(written.split()).replace(":", "").removeprefix("0x").removeprefix("0X")
+    allowed = f"1 to {KEY_LEN} bytes as hex digits (2 to {2 * KEY_LEN} digits)"
+    try:
+        key = bytes.fromhex(digits)
+    except ValueError:
+        raise ConfigError(field, f"<{len(written)} characters>", allowed) from None
+    if not 1 <= len(key) <= KEY_LEN:
+        raise ConfigError(field, f"<{len(key)} bytes>", allowed)
+    return key
+
+
+def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
+    """The passphrase as given, every byte (what counts of it is :func:`passphrase_key`'s)."""
     if raw.passfile is not None:
         field = name("passfile")
         path = _path(field, raw.passfile)
         if path not in passfiles:
             passfiles[path] = read_passfile(field, path)
-        secret = passfiles[path]
-    elif raw.passphrase is not None:
-        secret = _bytes(text(name("passphrase"), raw.passphrase, secret=True))
-        field = name("passphrase")
-    else:
-        variable = PASS_ENV if raw.pass_env is None else text(name("pass_env"), raw.pass_env)
-        value = os.environ.get(variable)
+        return passfiles[path]
+    if raw.passphrase is not None:
+        return _bytes(text(name("passphrase"), raw.passphrase, secret=True))
+    variable = PASS_ENV if raw.pass_env is None else text(name("pass_env"), raw.pass_env)
+    value = os.environ.get(variable)
+    if not value:
         field = name("pass_env") if raw.pass_env is not None else name("passphrase")
-        if not value:
-            raise ConfigError(
-                field,
-                "missing",
-                f"give --passfile FILE, or set {shown(variable)} in the environment, or --pass",
-            )
-        secret = _bytes(value)
-    if len(secret) > KEY_LEN:
-        raise ConfigError(field, f"<{len(secret)} bytes>", f"a passphrase of 1 to {KEY_LEN} bytes")
-    return secret
+        raise ConfigError(
+            field,
+            "missing",
+            f"give --passfile FILE, --key-hex HEX, or set {shown(variable)} in the environment, "
+            "or --pass",
+        )
+    return _bytes(value)
 
 
 def _bytes(secret: str) -> bytes:

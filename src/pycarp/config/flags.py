@@ -55,6 +55,7 @@ FLAG_NAMES = {
     "passphrase": "--pass",
     "passfile": "--passfile",
     "pass_env": PASS_ENV,
+    "key_hex": "--key-hex",
     "addresses": "--addr",
     "advbase": "--advbase",
     "advskew": "--advskew",
@@ -70,7 +71,10 @@ FLAG_NAMES = {
 
 _EPILOG = f"""\
 The passphrase: prefer --passfile FILE (first line of FILE) or the {PASS_ENV} environment
-variable; --pass works as in ucarp but shows in `ps` to every user on the host.
+variable; --pass works as in ucarp but shows in `ps` to every user on the host. Only its first
+19 bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (a longer one is warned about; ucarp
+refuses it). --key-hex HEX gives the raw key instead (1-20 bytes, every one counts), for groups
+whose key was set over netlink/ioctl; it excludes --pass/--passfile.
 
 Addresses: by default (--address-mode auto) pycarp adds and removes the --addr addresses itself,
 unless an --upscript/--downscript is given: then, exactly as under ucarp, the scripts do it.
@@ -172,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
     e.add_argument(
+        "--key-hex",
+        metavar="HEX",
+        help="raw key of 1-20 bytes in hex, every byte counts (groups keyed over netlink/ioctl);"
+        " instead of --pass/--passfile",
+    )
+    e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
     )
     e.add_argument("--peer", metavar="IP", help="unicast adverts to this peer (no multicast)")
@@ -246,6 +256,7 @@ _GROUP_FLAGS = [
     "vhid",
     "passphrase",
     "passfile",
+    "key_hex",
     "preempt",
     "neutral",
     "addresses",
@@ -300,6 +311,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vhid=args.vhid,
         passphrase=args.passphrase,
         passfile=args.passfile,
+        key_hex=args.key_hex,
         addresses=args.addresses,
         advbase=args.advbase,
         advskew=args.advskew,

@@ -23,7 +23,7 @@ import re
 import stat
 import typing
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.auth import PASSPHRASE_BYTES_USED, IPAddress
 from pycarp.core.settings import GroupSettings
 
 if typing.TYPE_CHECKING:
@@ -35,7 +35,7 @@ DEFAULT_SCRIPT_TIMEOUT = 30.0
 CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
 CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
 SHOWN_LIMIT = 60  # characters of a value an error message shows
-PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (20 bytes are used)
+PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (19 bytes are used)
 
 
 class ConfigError(ValueError):
@@ -80,6 +80,10 @@ class GroupConfig:
     interface: str
     settings: GroupSettings
     prefixes: tuple[IPInterface, ...]  # the addresses with their prefix length, as installed
+    # The secret as given (a passphrase, every byte; or the raw key): hidden from every hook.
+    # settings.passphrase holds the HMAC key it makes (a passphrase's first 19 bytes).
+    secret: bytes = dataclasses.field(default=b"", repr=False)
+    passphrase_length: int = 0  # bytes of a typed passphrase (0: a raw key_hex)
     address_mode: AddressMode = AddressMode.AUTO
     upscript: str | None = None
     downscript: str | None = None
@@ -98,6 +102,17 @@ class GroupConfig:
     def name(self) -> str:
         """``vhid@interface``, as FreeBSD names a group in its logs and devd events."""
         return f"{self.settings.vhid}@{self.interface}"
+
+    @property
+    def hidden_secret(self) -> bytes:
+        """What no hook's environment may hold: the secret as given (or, for a GroupConfig
+        built by hand, the key)."""
+        return self.secret or self.settings.passphrase
+
+    @property
+    def passphrase_cut(self) -> bool:
+        """A typed passphrase longer than the 19 bytes BSD ifconfig keeps (the rest is unused)."""
+        return self.passphrase_length > PASSPHRASE_BYTES_USED
 
     @property
     def native_addresses(self) -> bool:

@@ -15,7 +15,7 @@
     interface = "eth0"
     source = "198.51.100.1"
     vhid = 1
-    passfile = "/etc/pycarp/secret"   # or pass_env = "VAR", or passphrase = "..."
+    passfile = "/etc/pycarp/secret"   # or pass_env = "VAR", passphrase = "...", key_hex = "..."
     addresses = ["198.51.100.100/24", "2001:db8::100/64"]
     advbase = 1
     advskew = 0

@@ -23,7 +23,10 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-KEY_LEN = 20  # CARP_KEY_LEN: FreeBSD truncates longer passphrases to 20 bytes
+KEY_LEN = 20  # CARP_KEY_LEN: the kernels' key buffer (a raw key set over netlink/ioctl)
+# What counts of a typed passphrase: FreeBSD's and OpenBSD's ``ifconfig ... pass`` copy it into
+# the 20-byte key with strlcpy (19 bytes and the NUL); ucarp refuses 20 bytes or more.
+PASSPHRASE_BYTES_USED = KEY_LEN - 1
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -36,6 +39,16 @@ class SignatureMode(enum.Enum):
 def normalise_key(passphrase: bytes) -> bytes:
     """The HMAC key: at most 20 bytes, as the kernels use it (NUL padding changes nothing)."""
     return passphrase[:KEY_LEN]
+
+
+def passphrase_key(passphrase: bytes) -> bytes:
+    """The key a typed passphrase gives: its first 19 bytes, as ``ifconfig ... pass`` keeps.
+
+    A group configured on FreeBSD or OpenBSD with a longer passphrase signs with these bytes
+    only, so a peer that used more would never verify. A raw key of up to 20 bytes (netlink,
+    ioctl; pycarp's ``key_hex``) is used as it is.
+    """
+    return passphrase[:PASSPHRASE_BYTES_USED]
 
 
 def _plain(address: IPAddress) -> IPAddress:

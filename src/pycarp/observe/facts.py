@@ -76,6 +76,18 @@ class GroupStarted(GroupFact):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PassphraseCut(Fact):
+    """Groups whose passphrase is longer than the key keeps: only its first ``used`` bytes
+    sign (as FreeBSD's and OpenBSD's ``ifconfig ... pass``; ucarp refuses such a passphrase).
+    Said once, when the groups start; ``longest`` is the longest passphrase among them."""
+
+    kind: ClassVar[str] = "passphrase_cut"
+    groups: tuple[str, ...]  # vhid@interface
+    used: int
+    longest: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GroupStopped(GroupFact):
     kind: ClassVar[str] = "group_stopped"
     reason: str

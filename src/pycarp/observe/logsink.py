@@ -49,6 +49,8 @@ def log_fact(published: Published) -> None:
             )
             if not f.link_up:
                 log.warning("%s: no carrier on %s: waiting in INIT", f.group, f.interface)
+        case facts.PassphraseCut() as f:
+            log.warning("%s", passphrase_cut_line(f.groups, f.used, f.longest))
         case facts.DemotionChanged() as f:
             sources = ", ".join(f"{k} {v}" for k, v in f.sources.items()) or "none"
             log.info(
@@ -78,3 +80,18 @@ def log_fact(published: Published) -> None:
             log.info("shutting down: %s", f.reason)
         case _:
             return
+
+
+GROUPS_NAMED = 5  # a warning about 10,000 groups names a few and counts the rest
+
+
+def passphrase_cut_line(groups: tuple[str, ...], used: int, longest: int) -> str:
+    """One line for the log and for ``--check-config``: which groups, how many bytes count."""
+    named = ", ".join(groups[:GROUPS_NAMED])
+    if len(groups) > GROUPS_NAMED:
+        named += f" and {len(groups) - GROUPS_NAMED} more"
+    return (
+        f"{named}: passphrase longer than {used} bytes (up to {longest}): only its first {used} "
+        f"bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (ucarp refuses it); "
+        "for a raw key of up to 20 bytes give --key-hex / key_hex"
+    )

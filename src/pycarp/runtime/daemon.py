@@ -16,12 +16,13 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pycarp
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
 from pycarp.core import events as ev
 from pycarp.core.actions import Action
+from pycarp.core.auth import PASSPHRASE_BYTES_USED
 from pycarp.core.host import Host
 from pycarp.core.stats import DropStats
 from pycarp.observe import facts
@@ -69,7 +70,7 @@ class Daemon:
         self._workers: dict[tuple[str, int], list[asyncio.Task[None]]] = {}
         self.started = asyncio.Event()
         # Every passphrase this daemon has been given: no hook's environment may hold one.
-        self._hook_secrets = {group.settings.passphrase for group in config.groups}
+        self._hook_secrets = {group.hidden_secret for group in config.groups}
         self._signals = LoopSignals(
             {
                 signal.SIGTERM: self.request_stop,
@@ -97,6 +98,7 @@ class Daemon:
                 if self.platform.open_link_watcher is not None:
                     self._watcher = self.platform.open_link_watcher()
                     loop.add_reader(self._watcher.fileno(), self._on_link_events)
+                self._say_passphrases_cut(self.config.groups)
                 for group in self.config.groups:
                     await self._start_group(group)
                     # Let due timers run between groups: 250 groups of one interface start
@@ -178,6 +180,18 @@ class Daemon:
             self.publish_demotions()
         else:  # only this one: walking 10,000 groups per start would make start-up quadratic
             driver.publish_demotion()
+
+    def _say_passphrases_cut(self, groups: Sequence[GroupConfig]) -> None:
+        """Once, before the groups start: passphrases of which only the first 19 bytes count."""
+        cut = [group for group in groups if group.passphrase_cut]
+        if cut:
+            self.stream.publish(
+                facts.PassphraseCut(
+                    groups=tuple(group.name for group in cut),
+                    used=PASSPHRASE_BYTES_USED,
+                    longest=max(group.passphrase_length for group in cut),
+                )
+            )
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.
@@ -389,10 +403,11 @@ class Daemon:
         except ConfigError as error:
             log.error("SIGHUP: configuration not reloaded: %s", error)
             return
-        self._hook_secrets.update(g.settings.passphrase for g in new.groups)
+        self._hook_secrets.update(g.hidden_secret for g in new.groups)
         current = {key: d.config for key, d in self.drivers.items()}
         plan = plan_reload(current, self.config, new)
         await self._stop_groups(plan.removed + plan.changed)
+        self._say_passphrases_cut([plan.wanted[key] for key in plan.changed + plan.added])
         for key in plan.changed + plan.added:
             await self._start_group(plan.wanted[key])
             await asyncio.sleep(0)  # due timers run between groups, as at start-up

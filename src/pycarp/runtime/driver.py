@@ -93,7 +93,7 @@ class GroupDriver:
         self.config = config
         self.key = config.key
         # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
-        self._hook_secrets = hook_secrets or (config.settings.passphrase,)
+        self._hook_secrets = hook_secrets or (config.hidden_secret,)
         self._host = host
         self.counters = GroupCounters()
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
