@@ -75,6 +75,9 @@ class FakeSegment:
             broadcast = destination == ipaddress.IPv4Address("255.255.255.255")
             if unicast and not broadcast and receiver.source != destination:
                 continue
+            if destination is not None and destination.is_multicast:
+                if destination not in receiver.joined:  # as a real socket: members only
+                    continue
             packet = ReceivedPacket(
                 payload=payload,
                 source=sender.source,
@@ -120,6 +123,7 @@ class FakeSocket:
         self._reader.setblocking(False)
         self._writer.setblocking(False)
         self._pending: collections.deque[ReceivedPacket] = collections.deque()
+        self.joined: set[IPAddress] = {_carp_group(source)}  # as open_advert_socket does
         segment.attach(self)
 
     def fileno(self) -> int:
@@ -140,6 +144,9 @@ class FakeSocket:
             return
         self._pending.append(packet)
         self._writer.send(b"\0")
+
+    def join(self, group: IPAddress) -> None:
+        self.joined.add(group)
 
     def receive(self) -> ReceivedPacket | None:
         if self.closed:

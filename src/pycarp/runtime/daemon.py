@@ -262,6 +262,11 @@ class Daemon:
             sock = await asyncio.to_thread(self.platform.open_socket, group.interface, source)
             self._sockets[key] = sock
             asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, sock)
+        if group.destination is not None and group.destination.is_multicast:
+            try:  # --mcast: its peers advertise there, not to CARP's group
+                sock.join(group.destination)
+            except OSError as error:  # e.g. more groups than net.ipv4.igmp_max_memberships
+                log.error("%s: cannot join %s: %s", group.name, group.destination, error)
         return sock
 
     async def _initial_carrier(self, interface: str) -> bool:
