@@ -40,6 +40,7 @@ SAMPLES: list[Fact] = [
         address_mode="native",
     ),
     facts.GroupStopped(**GROUP, reason="reload"),
+    facts.PassphraseCut(groups=("1@eth0", "2@eth0"), used=19, longest=32),
     facts.CarrierChanged(interface="eth0", up=False),
     state_changed("BACKUP", "MASTER", "timer"),
     address_added(12.5),
