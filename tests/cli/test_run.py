@@ -97,7 +97,7 @@ BAD_CONFIG = [
     (["-p", SECRET, "--vhid", "0"], "--vhid: 0"),
     (["-p", SECRET, "--advskew", "255"], "--advskew: 255"),
     (["-p", SECRET, "-s", "bad"], "--srcip: bad"),
-    (["-p", SECRET + "-longer-than-twenty"], "--pass: <"),
+    (["--key-hex", "01" * 21], "--key-hex: <21 bytes>"),
     (["-p", SECRET, "-f", "nowhere"], "--facility: nowhere"),
     (["-p", SECRET, "--signature-mode", "sha9"], "--signature-mode: sha9"),
     (["-o", "/nonexistent/pass"], "--passfile: /nonexistent/pass"),
