@@ -16,10 +16,10 @@ from typing import Any
 
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import State
 from pycarp.core.auth import SignatureMode, Signer
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 
 from .support import HIGHER_PEER, LOWER_PEER, new_machine, received, sent, signed_advert
 
@@ -75,7 +75,8 @@ def test_a_group_without_link_local_addresses_has_one_form() -> None:
 def test_a_ucarp_mode_group_is_told_the_openbsd_form_is_kernel_mode() -> None:
     signer = Signer(KEY, VHID, GROUP, SignatureMode.UCARP)
     hint = signer.explain_mismatch(COOKIE.to_bytes(8, "big"), by_hand(WITHOUT_LINK_LOCAL))
-    assert hint is not None and "set signature mode to kernel" in hint
+    assert hint is not None
+    assert "set signature mode to kernel" in hint
 
 
 def openbsd_advert(advskew: int, counter: int = COOKIE) -> bytes:

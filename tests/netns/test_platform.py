@@ -233,7 +233,8 @@ def test_a_socket_hears_another_multicast_group_once_it_joined_it(
         sender.send(PAYLOAD)  # CARP's own group is still heard
         assert wait_readable(receiver)
         carp = receiver.receive()
-        assert carp is not None and carp.destination == (CARP_GROUP_V6 if v6 else CARP_GROUP_V4)
+        assert carp is not None
+        assert carp.destination == (CARP_GROUP_V6 if v6 else CARP_GROUP_V4)
     finally:
         sender.close()
         receiver.close()

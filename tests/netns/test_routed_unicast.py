@@ -1,4 +1,4 @@
-"""FreeBSD carp.sh ``unicast_v4`` / ``unicast_v6``, routed as FreeBSD routes them (issue 10, item 4).
+"""FreeBSD carp.sh ``unicast_v4`` / ``unicast_v6``, routed as FreeBSD routes them (issue 10, 4).
 
 The two CARP hosts sit in different subnets with a router between them
 (:mod:`pycarp.lab.routed`): their unicast adverts cross it and arrive with TTL 254, which

@@ -75,9 +75,9 @@ class FakeSegment:
             broadcast = destination == ipaddress.IPv4Address("255.255.255.255")
             if unicast and not broadcast and receiver.source != destination:
                 continue
-            if destination is not None and destination.is_multicast:
-                if destination not in receiver.joined:  # as a real socket: members only
-                    continue
+            multicast = destination is not None and destination.is_multicast
+            if multicast and destination not in receiver.joined:  # as a socket: members only
+                continue
             packet = ReceivedPacket(
                 payload=payload,
                 source=sender.source,

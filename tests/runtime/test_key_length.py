@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pycarp.config.build import RawGroup, build_group
 from pycarp.config.model import GroupConfig
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
 

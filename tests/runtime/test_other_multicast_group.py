@@ -11,7 +11,7 @@ import ipaddress
 
 import pytest
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
 from .support import Node, group, run, running, wait_until

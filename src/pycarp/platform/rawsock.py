@@ -204,8 +204,9 @@ def open_advert_socket(
 
     ``destination`` None means multicast (224.0.0.18 / ff02::12, group joined on the
     interface); another multicast group is joined instead; a unicast peer means unicast mode:
-    no group is joined, only adverts sent to this host's own addresses arrive. ``send(..., destination)`` overrides the peer per packet.
-    The socket lives in the calling thread's network namespace.
+    no group is joined, only adverts sent to this host's own addresses arrive.
+    ``send(..., destination)`` overrides the peer per packet. The socket lives in the calling
+    thread's network namespace.
     """
     try:
         ifindex = socket.if_nametoindex(interface)
