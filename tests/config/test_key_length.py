@@ -106,3 +106,32 @@ def test_key_hex_mistakes_are_one_line_naming_the_fields(argv: list[str], messag
         parse(argv)
     assert str(raised.value) == message
     assert RUST_KEY_HEX not in str(raised.value)
+
+
+def test_hooks_never_see_a_long_passphrase_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks' environments drop every variable holding a secret: the secret as given, all of
+    it, not only the 19 bytes that sign (a copy of the whole passphrase would give it away)."""
+    from pycarp.runtime.hooks import hook_environment
+
+    long = NINETEEN + "-and-the-rest"
+    monkeypatch.setenv("GROUP_SECRET", long)
+    monkeypatch.setenv("A_COPY", long)
+    group = only(built_with_pass_env("GROUP_SECRET"))
+    environment = hook_environment({}, [group.hidden_secret])
+    assert "GROUP_SECRET" not in environment
+    assert "A_COPY" not in environment
+    assert long not in environment.values()
+
+
+def built_with_pass_env(variable: str) -> DaemonConfig:
+    """A group whose passphrase is read from ``variable`` (TOML's ``pass_env``)."""
+    from pycarp.config.build import RawGroup, build_group
+
+    raw = RawGroup(
+        interface="eth0",
+        source="198.51.100.1",
+        vhid=7,
+        pass_env=variable,
+        addresses=["198.51.100.100/24"],
+    )
+    return DaemonConfig(groups=(build_group(raw, lambda field: field),))
