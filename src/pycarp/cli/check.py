@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, passphrases_cut
 from pycarp.core.auth import PASSPHRASE_BYTES_USED
 from pycarp.observe.logsink import passphrase_cut_line
 
@@ -57,10 +57,8 @@ def describe(config: DaemonConfig) -> list[str]:
     origin = f" from {config.config_path}" if config.config_path is not None else ""
     lines = [f"configuration valid: {count} group{'s' if count != 1 else ''}{origin}"]
     lines += [f"  {_group_line(group)}" for group in config.groups]
-    cut = [group for group in config.groups if group.passphrase_cut]
-    if cut:
-        names = tuple(group.name for group in cut)
-        longest = max(group.passphrase_length for group in cut)
+    names, longest = passphrases_cut(config.groups)
+    if names:
         lines.append(f"warning: {passphrase_cut_line(names, PASSPHRASE_BYTES_USED, longest)}")
     for track in config.tracks:
         groups = ", ".join(f"{v}@{i}" for i, v in track.groups) if track.groups else "every group"

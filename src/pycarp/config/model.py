@@ -122,6 +122,13 @@ class GroupConfig:
         return self.address_mode is AddressMode.NATIVE
 
 
+def passphrases_cut(groups: typing.Iterable[GroupConfig]) -> tuple[tuple[str, ...], int]:
+    """The groups whose passphrase is longer than the 19 bytes that count (``vhid@if``), and
+    the longest such passphrase: what the start-up warning and ``--check-config`` say."""
+    cut = [group for group in groups if group.passphrase_cut]
+    return tuple(group.name for group in cut), max((g.passphrase_length for g in cut), default=0)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
     """Everything one pycarp process runs: many groups on many interfaces."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import pycarp
-from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, passphrases_cut
 from pycarp.core import events as ev
 from pycarp.core.actions import Action
 from pycarp.core.auth import PASSPHRASE_BYTES_USED
@@ -188,15 +188,10 @@ class Daemon:
 
     def _say_passphrases_cut(self, groups: Sequence[GroupConfig]) -> None:
         """Once, before the groups start: passphrases of which only the first 19 bytes count."""
-        cut = [group for group in groups if group.passphrase_cut]
-        if cut:
-            self.stream.publish(
-                facts.PassphraseCut(
-                    groups=tuple(group.name for group in cut),
-                    used=PASSPHRASE_BYTES_USED,
-                    longest=max(group.passphrase_length for group in cut),
-                )
-            )
+        names, longest = passphrases_cut(groups)
+        if names:
+            fact = facts.PassphraseCut(groups=names, used=PASSPHRASE_BYTES_USED, longest=longest)
+            self.stream.publish(fact)
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.
