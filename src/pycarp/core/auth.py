@@ -23,12 +23,12 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from pycarp.core.constants import IPAddress
+
 KEY_LEN = 20  # CARP_KEY_LEN: the kernels' key buffer (a raw key set over netlink/ioctl)
 # What counts of a typed passphrase: FreeBSD's and OpenBSD's ``ifconfig ... pass`` copy it into
 # the 20-byte key with strlcpy (19 bytes and the NUL); ucarp refuses 20 bytes or more.
 PASSPHRASE_BYTES_USED = KEY_LEN - 1
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class SignatureMode(enum.Enum):
