@@ -62,7 +62,8 @@ def _epilog() -> str:
     lines += [
         "",
         "Script times (t=10, ...) are for advbase 1; they scale with --advbase (and with",
-        "--dead-ratio above 3). --loss is the inbound loss on every link: each packet is lost",
+        "--dead-ratio above 3); at --advbase 0 (sub-second, OpenBSD) the unit is the slowest",
+        "host's interval. --loss is the inbound loss on every link: each packet is lost",
         "for each receiver independently. The same --seed always gives the same run.",
         "",
         "examples:",
@@ -70,6 +71,8 @@ def _epilog() -> str:
         "  pycarp simulate preempt --preempt",
         "  pycarp simulate lossy --loss 0.3 --duration 600 --summary-only",
         "  pycarp simulate random --seed 7 --hosts 5 --json",
+        "  pycarp simulate failover --advbase 0 --advskew 25,50",
+        "  pycarp simulate mixed-demote --seed 3 --summary-only",
     ]
     return "\n".join(lines)
 
@@ -100,10 +103,10 @@ def _parser() -> _Parser:
     )
     parser.add_argument(
         "--advbase",
-        type=_number(int, "an integer from 1 to 255"),
+        type=_number(int, "an integer from 0 to 255"),
         default=1,
         metavar="SECONDS",
-        help="advbase, 1-255 s (default 1)",
+        help="advbase, 1-255 s, or 0: sub-second, every advskew/256 s (default 1)",
     )
     parser.add_argument(
         "--dead-ratio",

@@ -6,12 +6,30 @@ import argparse
 
 from pycarp.core.table import render
 
+# How a valid advert becomes one of the adv_* inputs (pycarp.core.election): the table's rows
+# only make sense with it, and it is where advbase 0 and the demote byte differ from FreeBSD.
+LEGEND = """\
+
+A valid advert is an adv_* input after comparing it with what we would send:
+  1. a bow-out (advbase 255, advskew 255) is adv_departing;
+  2. the demote byte (OpenBSD's demote count; 0 from FreeBSD and ucarp): lower is adv_faster;
+  3. with our advbase 1-255, a peer slower than our master-down interval is adv_departing
+     (at advbase 0 this rule is skipped, as OpenBSD skips it);
+  4. a higher demote byte is adv_slower (a backup takes over at once, even without preempt);
+  5. advbase + advskew/256: smaller is adv_faster, larger adv_slower, equal is adv_equal_*
+     (the lower address wins the tie).
+Timers: a master advertises every advbase + advskew/256 s (advbase 0: advskew/256 s, at least
+1/256 s); a backup takes over after dead_ratio x advbase + advskew/256 s (advbase 0: dead_ratio
+whole intervals)."""
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pycarp table",
-        description="Print every (state, input) pair of the CARP state machine and its step.",
+        description="Print every (state, input) pair of the CARP state machine and its step, "
+        "then how an advert is classified into the adv_* inputs.",
     )
     parser.parse_args(argv)
     print(render())
+    print(LEGEND)
     return 0

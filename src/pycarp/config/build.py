@@ -30,13 +30,13 @@ from pycarp.config.model import (
     shown,
 )
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
-from pycarp.core.settings import GroupSettings, SettingsError
+from pycarp.core.settings import DemoteOnWire, GroupSettings, SettingsError
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
-_E = typing.TypeVar("_E", SignatureMode, AddressMode)
+_E = typing.TypeVar("_E", SignatureMode, AddressMode, DemoteOnWire)
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -56,6 +56,7 @@ class RawGroup:
     preempt: bool = False
     neutral: bool = False
     signature_mode: object = "kernel"
+    demote_on_wire: object = "advskew"
     address_mode: object = "auto"
     upscript: object = None
     downscript: object = None
@@ -86,13 +87,14 @@ def build_group(
             passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
-            advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
+            advbase=parse_int(name("advbase"), raw.advbase, 0, 255),
             advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
             dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
             preempt=_flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
+            demote_on_wire=_choice(name("demote_on_wire"), raw.demote_on_wire, DemoteOnWire),
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
         raise ConfigError(name(error.field), error.value, error.allowed) from None

@@ -60,6 +60,7 @@ FLAG_NAMES = {
     "advskew": "--advskew",
     "dead_ratio": "--deadratio",
     "signature_mode": "--signature-mode",
+    "demote_on_wire": "--demote-on-wire",
     "address_mode": "--address-mode",
     "upscript": "--upscript",
     "downscript": "--downscript",
@@ -140,7 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP[/LEN]",
         help="virtual address (repeatable; default prefix /32 or /128)",
     )
-    g.add_argument("-b", "--advbase", default="1", metavar="SECS", help="advert interval, 1-255")
+    g.add_argument(
+        "-b",
+        "--advbase",
+        default="1",
+        metavar="SECS",
+        help="advert interval, 1-255 s; 0 = sub-second (OpenBSD): every advskew/256 s",
+    )
     g.add_argument("-k", "--advskew", default="0", metavar="SKEW", help="skew in 1/256 s, 0-254")
     g.add_argument("-u", "--upscript", metavar="FILE", help="run when becoming master")
     g.add_argument("-d", "--downscript", metavar="FILE", help="run when becoming backup")
@@ -171,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         "identical for a single IPv4 address",
     )
     e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
+    e.add_argument(
+        "--demote-on-wire",
+        default="advskew",
+        metavar="WHERE",
+        help="where our demotion is sent: advskew (FreeBSD, ucarp; default) or byte "
+        "(OpenBSD's demote count); the byte peers send is always honoured",
+    )
     e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
     )
@@ -261,6 +275,7 @@ _GROUP_FLAGS = [
     "advskew",
     "deadratio",
     "signature_mode",
+    "demote_on_wire",
     "address_mode",
     "script_timeout",
 ]
@@ -307,6 +322,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         preempt=args.preempt,
         neutral=args.neutral,
         signature_mode=args.signature_mode,
+        demote_on_wire=args.demote_on_wire,
         address_mode=args.address_mode,
         upscript=args.upscript,
         downscript=args.downscript,

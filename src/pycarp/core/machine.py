@@ -29,7 +29,7 @@ from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.election import Verdict, judge
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
-from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
+from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, DemoteOnWire, GroupSettings
 from pycarp.core.stats import DropReason
 from pycarp.core.table import CAUSES, TRANSITIONS, Input, Step
 from pycarp.core.timing import (
@@ -37,10 +37,14 @@ from pycarp.core.timing import (
     BOW_OUT_ADVSKEW,
     MAX_WIRE_ADVSKEW,
     SKEW_UNIT,
+    SUB_SECOND_ADVBASE,
     advertisement_interval,
     master_down_interval,
+    stall_threshold,
     wire_advskew,
 )
+
+MAX_DEMOTE_BYTE = 255  # OpenBSD caps the demote count it sends at one byte
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 
@@ -75,6 +79,7 @@ class GroupMachine:
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
         self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
+        self.last_demote = 0  # its demote byte (OpenBSD's demote count; 0 from FreeBSD, ucarp)
         self.adverts_received = 0  # valid adverts (for the status view)
         self._cause = ""
         self._rng = rng
@@ -110,7 +115,16 @@ class GroupMachine:
 
     @property
     def advskew_on_wire(self) -> int:
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return self.settings.advskew
         return wire_advskew(self.settings.advskew, self.demotion)
+
+    @property
+    def demote_on_wire(self) -> int:
+        """The demote byte we send (and compare with what we hear): OpenBSD style only."""
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return max(0, min(self.demotion, MAX_DEMOTE_BYTE))
+        return 0
 
     @property
     def advertisement_interval(self) -> float:
@@ -118,9 +132,19 @@ class GroupMachine:
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(
-            self.settings.advbase, self.advskew_on_wire, self.settings.dead_ratio
-        )
+        """Ours (FreeBSD's formula; OpenBSD's at advbase 0), but at advbase 0 never shorter than
+        ``dead_ratio`` intervals of the master we last heard (as VRRPv3 learns the master's
+        interval). OpenBSD waits 3 of its *own* intervals, so a backup with a much smaller
+        advskew times out between a slow master's adverts: it preempts without preempt, and
+        when the demote byte makes it lose, it claims and yields again every few intervals."""
+        settings = self.settings
+        own = master_down_interval(settings.advbase, self.advskew_on_wire, settings.dead_ratio)
+        heard = self.last_timing
+        if settings.advbase != SUB_SECOND_ADVBASE or heard is None:
+            return own
+        if heard == (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW):
+            return own
+        return max(own, settings.dead_ratio * advertisement_interval(*heard))
 
     # -- the one entry point -----------------------------------------------------------------
 
@@ -171,6 +195,8 @@ class GroupMachine:
         was there, so a healthy backup takes over even without preempt. Otherwise a node that
         took over as the last resort would keep the addresses after a healthy one came back."""
         timing = self.last_timing
+        if timing is not None and self.last_demote > self.demote_on_wire:
+            return True  # OpenBSD: a master with a higher demote count is taken over at once
         return (
             timing is not None
             and timing[1] >= MAX_WIRE_ADVSKEW
@@ -179,13 +205,10 @@ class GroupMachine:
 
     @property
     def stall_threshold(self) -> float:
-        """How late a deadline may be before we assume the process was paused.
-
-        A master silent for ``dead_ratio * advbase`` may already have been replaced, so a
-        timer that much overdue (less the interval already waited) means our view is stale. A
-        healthy event loop is late by milliseconds; at least one advbase is always tolerated.
-        """
-        return max(self.settings.dead_ratio - 1, 1) * self.settings.advbase
+        """How late a deadline may be before we assume the process was paused (see
+        :func:`pycarp.core.timing.stall_threshold`: one advbase at least, never under 0.25 s)."""
+        settings = self.settings
+        return stall_threshold(settings.advbase, self.advskew_on_wire, settings.dead_ratio)
 
     @staticmethod
     def _judged_as_paused(event: ev.Event) -> bool:
@@ -230,6 +253,7 @@ class GroupMachine:
             return Input.PACKET_INVALID
         self.last_master = packet.source
         self.last_timing = (adv.advbase, adv.advskew)
+        self.last_demote = adv.demote if self.settings.honour_demote_byte else 0
         self.adverts_received += 1
         verdict = judge(
             our_advbase=self.settings.advbase,
@@ -239,10 +263,13 @@ class GroupMachine:
             dead_ratio=self.settings.dead_ratio,
             our_address=self.settings.source,
             peer_address=packet.source,
+            our_demote=self.demote_on_wire,
+            peer_demote=self.last_demote,
         )
+        demote = f", demote {adv.demote}" if adv.demote or self.demote_on_wire else ""
         self._pending_verdict_reason = (
-            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}) is "
-            f"{verdict.value.replace('_', ' ')}"
+            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}"
+            f"{demote}) is {verdict.value.replace('_', ' ')}"
         )
         return _VERDICT_INPUT[verdict]
 
@@ -390,6 +417,7 @@ class GroupMachine:
             advskew=advskew,
             counter=counter,
             digest=self._signer.sign(counter.to_bytes(8, "big")),
+            demote=self.demote_on_wire,
         )
         actions: list[Action] = [
             SendAdvertisement(
