@@ -294,3 +294,40 @@ def test_settings_repr_shows_the_new_fields() -> None:
     settings: GroupSettings = group_settings(advbase=0, demote_on_wire=DemoteOnWire.BYTE)
     assert "advbase=0" in repr(settings)
     assert "DemoteOnWire.BYTE" in repr(settings)
+
+
+def test_at_advbase_zero_a_backup_waits_for_three_of_the_masters_intervals() -> None:
+    """OpenBSD's backup waits 3 of its own intervals; a backup at advskew 10 (0.12 s) behind a
+    master at advskew 200 (0.78 s) would take over between every two adverts. pycarp waits at
+    least 3 of the master's intervals, as VRRPv3 learns the master's interval."""
+    machine = _backup(new_machine(advbase=0, advskew=10), 0.0)
+    assert machine.master_down_interval == 30 / 256
+    machine.handle(received(signed_advert(machine.settings, advbase=0, advskew=200)), 0.05)
+    assert machine.master_down_interval == 600 / 256
+    assert machine.next_deadline == pytest.approx(0.05 + 600 / 256)
+    assert machine.state is State.BACKUP
+    # a bow-out is not an interval to learn
+    machine.last_timing = (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW)
+    assert machine.master_down_interval == 30 / 256
+    # whole seconds: FreeBSD's formula, whatever the master sends
+    whole = _backup(new_machine(advbase=1, advskew=10), 0.0)
+    whole.handle(received(signed_advert(whole.settings, advbase=5, advskew=0)), 0.5)
+    assert whole.master_down_interval == 3 + 10 / 256
+
+
+def test_a_fast_but_demoted_sub_second_backup_does_not_flap() -> None:
+    segment = Segment()
+    healthy = segment.join(group_settings(source=LOWER_PEER, advbase=0, advskew=200), seed=1)
+    segment.run_until(3.0)
+    assert healthy.state is State.MASTER
+    demoted = segment.join(
+        group_settings(source=HIGHER_PEER, advbase=0, advskew=10, demote_on_wire=DemoteOnWire.BYTE),
+        seed=2,
+    )
+    segment.host(demoted).demote("=", 5, segment.now)
+    segment.run_until(30.0)
+    changes = [a for t, m, a in segment.log if m is demoted and isinstance(a, StateChanged)]
+    # Started, and before the master's first advert reached it (0.78 s apart) its own
+    # master-down (0.12 s) expired once; since then it waits for 3 of the master's intervals.
+    assert [c.new for c in changes] == [State.BACKUP, State.MASTER, State.BACKUP]
+    assert healthy.state is State.MASTER
