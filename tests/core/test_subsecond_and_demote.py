@@ -16,19 +16,19 @@ from hypothesis import strategies as st
 
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import SendAdvertisement, State, StateChanged
+from pycarp.core.actions import SendAdvertisement, StateChanged
 from pycarp.core.election import Verdict, judge
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import DemoteOnWire, GroupSettings, SettingsError
+from pycarp.core.stall import MIN_STALL_THRESHOLD, stall_threshold
+from pycarp.core.table import State
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
-    MIN_STALL_THRESHOLD,
     SKEW_UNIT,
     advertisement_interval,
     election_time,
     master_down_interval,
-    stall_threshold,
 )
 
 from .support import (
@@ -84,10 +84,10 @@ def test_masters_compare_the_plain_value_so_advskew_zero_still_ranks_first() -> 
 
 def test_stall_threshold_has_a_floor_at_advbase_zero() -> None:
     # (dead_ratio - 1) intervals would be 7.8 ms at 1/256 s: a busy event loop, not a pause
-    assert stall_threshold(0, 0) == MIN_STALL_THRESHOLD
-    assert stall_threshold(0, 254, 3) == 2 * 254 / 256  # above the floor: the rule itself
-    assert stall_threshold(1, 0) == 2.0  # whole seconds: as before
-    assert stall_threshold(1, 0, 1) == 1.0
+    assert stall_threshold(0, 3, advskew=0) == MIN_STALL_THRESHOLD
+    assert stall_threshold(0, 3, advskew=254) == 2 * 254 / 256  # above the floor: the rule
+    assert stall_threshold(1, 3) == 2.0  # whole seconds: as before
+    assert stall_threshold(1, 1) == 1.0
     assert new_machine(advbase=0, advskew=25).stall_threshold == MIN_STALL_THRESHOLD
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from pycarp.core.actions import State
 from pycarp.core.settings import DemoteOnWire
+from pycarp.core.table import State
 from pycarp.sim import Simulator, analysis, mixed
 from pycarp.sim import scenarios as sc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pycarp.core.table import render
+from pycarp.core.table import render, render_dot
 
 # How a valid advert becomes one of the adv_* inputs (pycarp.core.election): the table's rows
 # only make sense with it, and it is where advbase 0 and the demote byte differ from FreeBSD.
@@ -26,10 +26,20 @@ whole intervals)."""
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pycarp table",
-        description="Print every (state, input) pair of the CARP state machine and its step, "
-        "then how an advert is classified into the adv_* inputs.",
+        description=(
+            "Print every (state, input) pair of the CARP state machine: the step it runs and, "
+            "after '->', the state it leads to when that is another one. 'unreachable' marks "
+            "pairs no event can produce (the test suite proves it). Then how an advert is "
+            "classified into the adv_* inputs."
+        ),
     )
-    parser.parse_args(argv)
-    print(render())
-    print(LEGEND)
+    parser.add_argument(
+        "--dot",
+        action="store_true",
+        help="print a Graphviz digraph instead (draw it with: pycarp table --dot | dot -Tsvg)",
+    )
+    args = parser.parse_args(argv)
+    print(render_dot() if args.dot else render())
+    if not args.dot:
+        print(LEGEND)
     return 0

@@ -41,6 +41,7 @@ import ipaddress
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
+    MAX_WIRE_ADVSKEW,
     SUB_SECOND_ADVBASE,
     election_time,
     master_down_interval,
@@ -123,3 +124,27 @@ def _beyond_master_down(
 ) -> bool:
     theirs = election_time(peer_advbase, peer_advskew)
     return theirs > master_down_interval(our_advbase, our_advskew, dead_ratio)
+
+
+def last_resort(
+    master_timing: tuple[int, int] | None,
+    our_advskew: int,
+    *,
+    master_demote: int = 0,
+    our_demote: int = 0,
+) -> bool:
+    """The master advertises the demotion ceiling (maintenance, a failed health track, a dead
+    link elsewhere) and we do not: it holds the addresses only because nobody better was
+    there, so a healthy backup takes over even without preempt. Otherwise a node that took
+    over as the last resort would keep the addresses after a healthy one came back.
+
+    ``master_timing`` is the (advbase, advskew) of the last valid advert heard. A master whose
+    demote byte is higher than ours is taken over the same way (OpenBSD does it at once).
+    """
+    if master_timing is not None and master_demote > our_demote:
+        return True
+    return (
+        master_timing is not None
+        and master_timing[1] >= MAX_WIRE_ADVSKEW
+        and our_advskew < MAX_WIRE_ADVSKEW
+    )

@@ -18,7 +18,6 @@ MAX_WIRE_ADVSKEW = 240  # CARP_MAXSKEW: demotion never pushes the sent advskew a
 BOW_OUT_ADVBASE = 255  # a host leaving the group advertises the slowest possible timing
 BOW_OUT_ADVSKEW = 255
 SUB_SECOND_ADVBASE = 0  # OpenBSD's sub-second mode
-MIN_STALL_THRESHOLD = 0.25  # seconds: a timer later than this (at least) reads as a pause
 
 
 def wire_advskew(advskew: int, demotion: int) -> int:
@@ -50,21 +49,6 @@ def master_down_interval(advbase: int, advskew: int, dead_ratio: int = 3) -> flo
     if advbase == SUB_SECOND_ADVBASE:
         return dead_ratio * advertisement_interval(advbase, advskew)
     return dead_ratio * advbase + advskew / SKEW_UNIT
-
-
-def stall_threshold(advbase: int, advskew: int, dead_ratio: int = 3) -> float:
-    """How late our own timer may fire before we assume the process was paused.
-
-    A master silent for a master-down interval may already have been replaced, so a timer
-    that much overdue (less the interval already waited) means our view is stale: that is
-    ``(dead_ratio - 1)`` advbases, at least one. At advbase 0 the same rule in whole intervals
-    would be a few milliseconds, which a busy event loop exceeds without being paused; a false
-    "paused" makes a healthy master step down (an outage), while a missed one only lets two
-    masters overlap until the next advert settles it. So the threshold never drops below
-    :data:`MIN_STALL_THRESHOLD`.
-    """
-    unit = advertisement_interval(advbase, advskew) if advbase == SUB_SECOND_ADVBASE else advbase
-    return max(max(dead_ratio - 1, 1) * unit, MIN_STALL_THRESHOLD)
 
 
 def describe_interval(seconds: float) -> str:
