@@ -100,7 +100,7 @@ def test_a_valid_file_prints_a_summary_and_exits_0(
     lines = out.splitlines()
     assert lines[:7] == [
         f"configuration valid: 2 groups from {path}",
-        "  1@eth0: 198.51.100.100/24, 2001:db8::100/64; advbase 1, advskew 0 (every 1 s); "
+        "  1@eth0: 198.51.100.100/24, 2001:db8::100/64; advbase 1, advskew 0 (every 1.00 s); "
         "native addresses",
         "  2@eth0: 198.51.100.101/24; advbase 2, advskew 100 (every 2.39 s); "
         "scripts (up /bin/true)",
@@ -123,7 +123,7 @@ def test_flags_are_checked_too_with_the_defaults_they_imply(
     lines = capsys.readouterr().out.splitlines()
     assert lines[:6] == [
         "configuration valid: 1 group",
-        "  7@eth0: 198.51.100.107/32; advbase 1, advskew 50 (every 1.2 s); native addresses",
+        "  7@eth0: 198.51.100.107/32; advbase 1, advskew 50 (every 1.20 s); native addresses",
         "control socket: off",
         "state dir: /var/lib/pycarp",
         "events: off",

@@ -18,6 +18,7 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import SendAdvertisement, StateChanged
 from pycarp.core.election import Verdict, judge
+from pycarp.core.explain import why
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import DemoteOnWire, GroupSettings, SettingsError
 from pycarp.core.stall import MIN_STALL_THRESHOLD, stall_threshold
@@ -331,3 +332,19 @@ def test_a_fast_but_demoted_sub_second_backup_does_not_flap() -> None:
     # master-down (0.12 s) expired once; since then it waits for 3 of the master's intervals.
     assert [c.new for c in changes] == [State.BACKUP, State.MASTER, State.BACKUP]
     assert healthy.state is State.MASTER
+
+
+def test_status_explains_sub_second_intervals_and_demote_counts() -> None:
+    master = _backup(new_machine(advbase=0, advskew=25), 0.0)
+    master.handle(ev.AdminForced(state=ev.ForcedState.MASTER), 0.1)
+    assert why(master, "forced").endswith("we advertise every 0.098 s")
+    backup = _backup(new_machine(advbase=0, advskew=25), 0.0)
+    backup.handle(received(signed_advert(backup.settings, advbase=0, advskew=200)), 0.1)
+    assert why(backup, "started").startswith(f"{LOWER_PEER} advertises every 0.781 s, slower")
+    demoted = _backup(new_machine(advskew=100, demote_on_wire=DemoteOnWire.BYTE), 0.0)
+    demoted.handle(ev.DemotionChanged(demotion=4), 0.1)
+    demoted.handle(received(signed_advert(demoted.settings, advskew=200, demote=1)), 0.2)
+    assert why(demoted, "started") == (
+        f"{LOWER_PEER} advertises every 1.78 s with demote count 1 (ours 4): "
+        "the lower demote count wins whatever the timing"
+    )

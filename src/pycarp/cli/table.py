@@ -15,12 +15,13 @@ A valid advert is an adv_* input after comparing it with what we would send:
   2. the demote byte (OpenBSD's demote count; 0 from FreeBSD and ucarp): lower is adv_faster;
   3. with our advbase 1-255, a peer slower than our master-down interval is adv_departing
      (at advbase 0 this rule is skipped, as OpenBSD skips it);
-  4. a higher demote byte is adv_slower (a backup takes over at once, even without preempt);
-  5. advbase + advskew/256: smaller is adv_faster, larger adv_slower, equal is adv_equal_*
-     (the lower address wins the tie).
+  4. a higher demote byte is adv_slower_preempt (a backup takes over at once, preempt or not);
+  5. advbase + advskew/256: smaller is adv_faster, equal is adv_equal_* (the lower address wins
+     the tie), larger adv_slower, or adv_slower_preempt with preempt on or when the master
+     advertises the demotion ceiling (advskew 240 or more) and we do not.
 Timers: a master advertises every advbase + advskew/256 s (advbase 0: advskew/256 s, at least
 1/256 s); a backup takes over after dead_ratio x advbase + advskew/256 s (advbase 0: dead_ratio
-whole intervals)."""
+intervals, of ours or of the master's last heard, whichever is longer)."""
 
 
 def main(argv: list[str]) -> int:

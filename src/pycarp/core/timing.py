@@ -52,7 +52,5 @@ def master_down_interval(advbase: int, advskew: int, dead_ratio: int = 3) -> flo
 
 
 def describe_interval(seconds: float) -> str:
-    """An interval for people: ``1 s``, ``1.39 s``, ``0.098 s`` (enough digits to tell apart)."""
-    if seconds >= 1:
-        return f"{seconds:.2f}".rstrip("0").rstrip(".") + " s"
-    return f"{seconds:.3f}".rstrip("0").rstrip(".") + " s"
+    """An interval for people: ``1.39 s`` from one second up, ``0.098 s`` below (advbase 0)."""
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds:.3f} s"
