@@ -21,20 +21,21 @@ from pycarp.config.model import (
     AddressMode,
     ConfigError,
     GroupConfig,
-    IPInterface,
     parse_address,
-    parse_int,
     parse_ip,
     parse_seconds,
+    parse_setting,
     read_passfile,
     shown,
 )
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
-from pycarp.core.settings import DemoteOnWire, GroupSettings, SettingsError
+from pycarp.core.auth import KEY_LEN, SignatureMode
+from pycarp.core.constants import IPAddress, IPInterface
+from pycarp.core.settings import SETTING_RANGES, DemoteOnWire, GroupSettings, SettingsError
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_VHIDS = SETTING_RANGES["vhid"].allowed()
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
 _E = typing.TypeVar("_E", SignatureMode, AddressMode, DemoteOnWire)
 
@@ -84,13 +85,13 @@ def build_group(
     prefixes = _addresses(name("addresses"), raw.addresses, source)
     try:
         settings = GroupSettings(
-            vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
+            vhid=parse_setting(name("vhid"), _required(name("vhid"), raw.vhid, _VHIDS), "vhid"),
             passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
-            advbase=parse_int(name("advbase"), raw.advbase, 0, 255),
-            advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
-            dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
+            advbase=parse_setting(name("advbase"), raw.advbase, "advbase"),
+            advskew=parse_setting(name("advskew"), raw.advskew, "advskew"),
+            dead_ratio=parse_setting(name("dead_ratio"), raw.dead_ratio, "dead_ratio"),
             preempt=_flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,

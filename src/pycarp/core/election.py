@@ -36,8 +36,8 @@ explicit bow-out advert (advbase 255, advskew 255): that one says "I am leaving"
 from __future__ import annotations
 
 import enum
-import ipaddress
 
+from pycarp.core.constants import IPAddress
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
@@ -46,8 +46,6 @@ from pycarp.core.timing import (
     election_time,
     master_down_interval,
 )
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Verdict(enum.Enum):

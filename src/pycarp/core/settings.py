@@ -11,7 +11,8 @@ import dataclasses
 import enum
 import ipaddress
 
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
+from pycarp.core.auth import KEY_LEN, SignatureMode
+from pycarp.core.constants import MAX_VHID, IPAddress
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
 
 MAX_CONFIG_ADVSKEW = 254  # 255 is reserved for the bow-out advert
@@ -38,9 +39,46 @@ class SettingsError(ValueError):
         self.allowed = allowed
 
 
-def _check_range(field: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(field, value, f"an integer from {low} to {high}")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Range:
+    """The values a numeric setting may take, both ends included.
+
+    ``unit`` None means whole numbers only; a unit (``"seconds"``) allows a decimal number.
+    ``allowed()`` is the text every error about the setting ends with, wherever it was written.
+    """
+
+    low: float
+    high: float
+    unit: str | None = None
+
+    def contains(self, value: object) -> bool:
+        if isinstance(value, bool):  # True is an int to Python, never a number to a user
+            return False
+        kinds = int if self.unit is None else (int, float)
+        return isinstance(value, kinds) and self.low <= value <= self.high  # NaN fails
+
+    def allowed(self) -> str:
+        what = "an integer" if self.unit is None else self.unit
+        return f"{what} from {self.low:g} to {self.high:g}"
+
+    def __str__(self) -> str:  # for --help: "1-255"
+        return f"{self.low:g}-{self.high:g}"
+
+
+# Every numeric protocol setting of GroupSettings and what it may be: the one place a range is
+# written. GroupSettings checks it; the configuration front ends (flags, TOML, --check-config)
+# and the simulator's options parse with it, so their errors name the same range. A new setting
+# is a field of GroupSettings plus a row here (``Range(low, high)`` for whole numbers,
+# ``Range(low, high, "seconds")`` for a decimal), parsed in config/build.py with
+# ``parse_setting`` or ``parse_setting_seconds``; tests/config/test_ranges.py then checks it on
+# every front end that has it.
+SETTING_RANGES: dict[str, Range] = {
+    "vhid": Range(1, MAX_VHID),
+    "advbase": Range(0, 255),  # 0: OpenBSD's sub-second mode (pycarp.core.timing)
+    "advskew": Range(0, MAX_CONFIG_ADVSKEW),
+    "dead_ratio": Range(1, 255),
+    "senderr_demotion": Range(0, MAX_WIRE_ADVSKEW),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,11 +108,10 @@ class GroupSettings:
     honour_demote_byte: bool = True
 
     def __post_init__(self) -> None:
-        _check_range("vhid", self.vhid, 1, 255)
-        _check_range("advbase", self.advbase, 0, 255)
-        _check_range("advskew", self.advskew, 0, MAX_CONFIG_ADVSKEW)
-        _check_range("dead_ratio", self.dead_ratio, 1, 255)
-        _check_range("senderr_demotion", self.senderr_demotion, 0, MAX_WIRE_ADVSKEW)
+        for field, allowed in SETTING_RANGES.items():
+            value = getattr(self, field)
+            if not allowed.contains(value):
+                raise SettingsError(field, value, allowed.allowed())
         if not isinstance(self.demote_on_wire, DemoteOnWire):
             allowed = " or ".join(repr(m.value) for m in DemoteOnWire)
             raise SettingsError("demote_on_wire", self.demote_on_wire, allowed)
