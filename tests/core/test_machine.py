@@ -580,7 +580,6 @@ def _drop_cases(settings: GroupSettings) -> dict[DropReason, tuple[bytes, int, I
         DropReason.BAD_VERSION: (_payload_with(version=1), 255, LOWER_PEER),
         DropReason.BAD_TYPE: (_payload_with(type=2), 255, LOWER_PEER),
         DropReason.BAD_AUTHLEN: (_payload_with(authlen=3), 255, LOWER_PEER),
-        DropReason.BAD_ADVBASE: (_payload_with(advbase=0), 255, LOWER_PEER),
         DropReason.BAD_VHID: (signed_advert(settings, vhid=8), 255, LOWER_PEER),
         DropReason.OWN_PACKET: (good, 255, OUR_SOURCE),
         DropReason.BAD_AUTH: (wrong_key, 255, LOWER_PEER),

@@ -18,6 +18,8 @@ import sys
 
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, passphrases_cut
 from pycarp.core.auth import PASSPHRASE_BYTES_USED
+from pycarp.core.settings import DemoteOnWire
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval, describe_interval
 from pycarp.observe.logsink import passphrase_cut_line
 
 
@@ -96,9 +98,13 @@ def _group_line(group: GroupConfig) -> str:
             if path
         ]
         mode = f"scripts ({', '.join(scripts) or 'none'})"
-    return (
-        f"{group.name}: {addresses}; advbase {settings.advbase}, advskew {settings.advskew}; {mode}"
-    )
+    interval = describe_interval(advertisement_interval(settings.advbase, settings.advskew))
+    timing = f"advbase {settings.advbase}, advskew {settings.advskew} (every {interval})"
+    if settings.advbase == SUB_SECOND_ADVBASE:
+        timing += ", sub-second as OpenBSD's advbase 0 (FreeBSD peers cannot go below 1)"
+    if settings.demote_on_wire is DemoteOnWire.BYTE:
+        timing += "; demotion in the demote byte (OpenBSD; FreeBSD and ucarp peers ignore it)"
+    return f"{group.name}: {addresses}; {timing}; {mode}"
 
 
 def _check_host(config: DaemonConfig) -> str:

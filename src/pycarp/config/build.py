@@ -30,14 +30,14 @@ from pycarp.config.model import (
 )
 from pycarp.core.auth import KEY_LEN, SignatureMode, passphrase_key
 from pycarp.core.constants import IPAddress, IPInterface
-from pycarp.core.settings import SETTING_RANGES, GroupSettings, SettingsError
+from pycarp.core.settings import SETTING_RANGES, DemoteOnWire, GroupSettings, SettingsError
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _VHIDS = SETTING_RANGES["vhid"].allowed()
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
-_E = typing.TypeVar("_E", SignatureMode, AddressMode)
+_E = typing.TypeVar("_E", SignatureMode, AddressMode, DemoteOnWire)
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -58,6 +58,7 @@ class RawGroup:
     preempt: bool = False
     neutral: bool = False
     signature_mode: object = "kernel"
+    demote_on_wire: object = "advskew"
     address_mode: object = "auto"
     upscript: object = None
     downscript: object = None
@@ -97,6 +98,7 @@ def build_group(
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
+            demote_on_wire=_choice(name("demote_on_wire"), raw.demote_on_wire, DemoteOnWire),
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
         raise ConfigError(name(error.field), error.value, error.allowed) from None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pycarp.control.api import PROTOCOL_VERSION
+from pycarp.core.timing import describe_interval
 
 DAY = 86400.0
 
@@ -71,9 +72,11 @@ def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
     add = lines.append
     add(f"  addresses  {', '.join(group['addresses']) or '(none)'}")
     wire = group["advskew_on_wire"]
+    byte = " (demotion in the demote byte)" if group.get("demote_on_wire") == "byte" else ""
     add(
         f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
-        f"advskew {wire} on the wire; preempt {_on(group['preempt'])}"
+        f"advskew {wire} on the wire{byte}{_every(group.get('interval'), ', every ')}; "
+        f"preempt {_on(group['preempt'])}"
     )
     sources = {name: value for name, value in group["demotion_sources"].items() if value}
     detail = ", ".join(f"{name} {value:+d}" for name, value in sorted(sources.items()))
@@ -125,7 +128,16 @@ def _master(master: Mapping[str, Any] | None) -> str:
     if master is None:
         return "none heard"
     who = f"{master['address']} (us)" if master["is_us"] else master["address"]
-    return f"{who}, advertising advbase {master['advbase']} advskew {master['advskew']}"
+    demote = f" demote {master['demote']}" if master.get("demote") else ""
+    timing = f"advbase {master['advbase']} advskew {master['advskew']}{demote}"
+    return f"{who}, advertising {timing}{_every(master.get('interval'), ' every ')}"
+
+
+def _every(seconds: object, prefix: str) -> str:
+    """``prefix`` and the interval, or nothing when the status has none (an older daemon)."""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return prefix + describe_interval(seconds)
+    return ""
 
 
 def _counts(counts: Mapping[str, int]) -> str:

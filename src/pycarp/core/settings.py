@@ -8,6 +8,7 @@ Out-of-range values raise :class:`SettingsError`, naming the field, the value an
 from __future__ import annotations
 
 import dataclasses
+import enum
 import ipaddress
 
 from pycarp.core.auth import KEY_LEN, SignatureMode
@@ -17,6 +18,15 @@ from pycarp.core.timing import MAX_WIRE_ADVSKEW
 MAX_CONFIG_ADVSKEW = 254  # 255 is reserved for the bow-out advert
 DEFAULT_DEMOTION_FACTOR = MAX_WIRE_ADVSKEW  # FreeBSD ifdown/senderr_demotion_factor
 SEND_ERRORS_TO_DEMOTE = 3  # FreeBSD: three consecutive send errors demote, three successes undo
+
+
+class DemoteOnWire(enum.Enum):
+    """Where our demotion travels: added to advskew (FreeBSD, ucarp's peers understand it) or in
+    the demote byte ``pad1`` with advskew left as configured (OpenBSD). Either way pycarp reads
+    the byte it receives (see :mod:`pycarp.core.election`)."""
+
+    ADVSKEW = "advskew"
+    BYTE = "byte"
 
 
 class SettingsError(ValueError):
@@ -64,7 +74,7 @@ class Range:
 # every front end that has it.
 SETTING_RANGES: dict[str, Range] = {
     "vhid": Range(1, MAX_VHID),
-    "advbase": Range(1, 255),
+    "advbase": Range(0, 255),  # 0: OpenBSD's sub-second mode (pycarp.core.timing)
     "advskew": Range(0, MAX_CONFIG_ADVSKEW),
     "dead_ratio": Range(1, 255),
     "senderr_demotion": Range(0, MAX_WIRE_ADVSKEW),
@@ -77,6 +87,9 @@ class GroupSettings:
 
     ``multicast`` False means unicast to a peer: the TTL check is skipped, as FreeBSD does.
     ``neutral`` is ucarp's ``--neutral``: do not run the down hook on start-up.
+    ``advbase`` 0 is OpenBSD's sub-second mode (see :mod:`pycarp.core.timing`).
+    ``honour_demote_byte`` False ignores the demote byte peers send, as FreeBSD and ucarp do: no
+    configuration sets it; the simulator uses it to model those peers in mixed groups.
     """
 
     vhid: int
@@ -91,12 +104,21 @@ class GroupSettings:
     multicast: bool = True
     signature_mode: SignatureMode = SignatureMode.KERNEL
     senderr_demotion: int = DEFAULT_DEMOTION_FACTOR
+    demote_on_wire: DemoteOnWire = DemoteOnWire.ADVSKEW
+    honour_demote_byte: bool = True
 
     def __post_init__(self) -> None:
         for field, allowed in SETTING_RANGES.items():
             value = getattr(self, field)
             if not allowed.contains(value):
                 raise SettingsError(field, value, allowed.allowed())
+        if not isinstance(self.demote_on_wire, DemoteOnWire):
+            allowed = " or ".join(repr(m.value) for m in DemoteOnWire)
+            raise SettingsError("demote_on_wire", self.demote_on_wire, allowed)
+        if self.demote_on_wire is DemoteOnWire.BYTE and not self.honour_demote_byte:
+            raise SettingsError(
+                "honour_demote_byte", False, "true when the demotion is sent in the byte"
+            )
         if not self.passphrase:
             raise SettingsError("passphrase", "", f"1 to {KEY_LEN} bytes")
         if len(self.passphrase) > KEY_LEN:

@@ -30,7 +30,6 @@ class DropReason(enum.Enum):
     BAD_VERSION = "bad_version"
     BAD_TYPE = "bad_type"
     BAD_AUTHLEN = "bad_authlen"
-    BAD_ADVBASE = "bad_advbase"  # advbase 0 (FreeBSD rejects it)
     BAD_VHID = "bad_vhid"  # no group with that vhid here
     OWN_PACKET = "own_packet"  # our own advert looped back
     BAD_AUTH = "bad_auth"  # digest does not verify: passphrase or address set differ
