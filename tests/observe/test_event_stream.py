@@ -39,6 +39,10 @@ SAMPLES: list[Fact] = [
         signature="kernel",
         address_mode="native",
     ),
+    facts.Unauthenticated(**GROUP, protocol="vrrp3", priority=100, interval=0.1),
+    facts.AddressListMismatch(
+        **GROUP, source="198.51.100.2", theirs=("198.51.100.9",), ours=("198.51.100.8",), count=1
+    ),
     facts.GroupStopped(**GROUP, reason="reload"),
     facts.CarrierChanged(interface="eth0", up=False),
     state_changed("BACKUP", "MASTER", "timer"),

@@ -30,13 +30,23 @@ from pycarp.config.model import (
     shown,
 )
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
-from pycarp.core.settings import GroupSettings, SettingsError
+from pycarp.core.settings import (
+    DEFAULT_INTERVAL_CS,
+    DEFAULT_PRIORITY,
+    MAX_PREEMPT_DELAY,
+    GroupSettings,
+    Protocol,
+    SettingsError,
+)
+from pycarp.core.vrrpwire import MAX_INTERVAL_CS, ChecksumMode
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
-_E = typing.TypeVar("_E", SignatureMode, AddressMode)
+_E = typing.TypeVar("_E", SignatureMode, AddressMode, Protocol, ChecksumMode)
+# Keys that mean something for one protocol only: giving one to the other is a mistake.
+VRRP_ONLY = ("priority", "interval", "preempt_delay", "vrrp_checksum")
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -53,7 +63,7 @@ class RawGroup:
     advbase: object = 1
     advskew: object = 0
     dead_ratio: object = 3
-    preempt: bool = False
+    preempt: object = None  # None: the protocol's default (CARP off, VRRPv3 on)
     neutral: bool = False
     signature_mode: object = "kernel"
     address_mode: object = "auto"
@@ -64,6 +74,11 @@ class RawGroup:
     ignore_ifstate: bool = False
     destination: object = None
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
+    protocol: object = "carp"
+    priority: object = None  # VRRPv3: 1-254, 255 = address owner (default 100)
+    interval: object = None  # VRRPv3: seconds, 0.01-40.95 in steps of 0.01 (default 1)
+    preempt_delay: object = None  # VRRPv3: seconds after start before preempting (default 0)
+    vrrp_checksum: object = None  # VRRPv3 over IPv4: pseudo-header (default) or rfc9568
 
 
 def build_group(
@@ -75,24 +90,35 @@ def build_group(
     groups with the same passfile open it once.
     """
     interface = _interface(name("interface"), raw.interface)
+    protocol = _choice(name("protocol"), raw.protocol, Protocol)
     if raw.source is None:
         raise ConfigError(name("source"), "missing", "this host's own address on the interface")
     source = _source(name("source"), raw.source)
     destination = _destination(name("destination"), raw.destination, source)
     prefixes = _addresses(name("addresses"), raw.addresses, source)
+    vrrp = protocol is Protocol.VRRP3
+    if vrrp:
+        protocol_settings = _vrrp_settings(raw, name, destination)
+    else:
+        given = next((k for k in VRRP_ONLY if getattr(raw, k) is not None), None)
+        if given is not None:
+            raise ConfigError(name(given), getattr(raw, given), "only for VRRPv3 groups (vrrp3)")
+        protocol_settings = {
+            "passphrase": _passphrase(raw, name, {} if passfiles is None else passfiles)
+        }
     try:
         settings = GroupSettings(
             vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
-            passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
             advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
             advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
             dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
-            preempt=_flag(name("preempt"), raw.preempt),
+            preempt=vrrp if raw.preempt is None else _flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
+            **protocol_settings,  # type: ignore[arg-type]
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
         raise ConfigError(name(error.field), error.value, error.allowed) from None
@@ -109,6 +135,53 @@ def build_group(
         destination=destination,
         script_timeout=parse_seconds(name("script_timeout"), raw.script_timeout, 0.1, 3600),
     )
+
+
+def _vrrp_settings(
+    raw: RawGroup, name: Callable[[str], str], destination: IPAddress | None
+) -> dict[str, object]:
+    """VRRPv3's values; CARP's key and a unicast peer are refused (VRRPv3 has neither)."""
+    given = next((k for k in ("passphrase", "passfile", "pass_env") if getattr(raw, k)), None)
+    if given is not None:
+        raise ConfigError(name(given), "given", "none: VRRPv3 has no authentication")
+    if destination is not None:
+        raise ConfigError(
+            name("destination"), str(destination), "none: VRRPv3 runs on its multicast group"
+        )
+    return {
+        "passphrase": b"",
+        "protocol": Protocol.VRRP3,
+        "priority": parse_int(
+            name("priority"), DEFAULT_PRIORITY if raw.priority is None else raw.priority, 1, 255
+        ),
+        "interval_cs": parse_centiseconds(
+            name("interval"), DEFAULT_INTERVAL_CS / 100 if raw.interval is None else raw.interval
+        ),
+        "preempt_delay": parse_seconds(
+            name("preempt_delay"),
+            0 if raw.preempt_delay is None else raw.preempt_delay,
+            0,
+            MAX_PREEMPT_DELAY,
+        ),
+        "vrrp_checksum": _choice(
+            name("vrrp_checksum"),
+            ChecksumMode.PSEUDO_HEADER.value if raw.vrrp_checksum is None else raw.vrrp_checksum,
+            ChecksumMode,
+        ),
+    }
+
+
+def parse_centiseconds(field: str, value: object) -> int:
+    """VRRPv3's interval: seconds with centisecond resolution, 0.01 to 40.95."""
+    allowed = f"seconds from 0.01 to {MAX_INTERVAL_CS / 100:.2f} in steps of 0.01"
+    try:
+        seconds = parse_seconds(field, value, 0.01, MAX_INTERVAL_CS / 100)
+    except ConfigError:
+        raise ConfigError(field, value, allowed) from None
+    centiseconds = round(seconds * 100)
+    if abs(seconds * 100 - centiseconds) > 1e-6:
+        raise ConfigError(field, value, allowed)
+    return centiseconds
 
 
 def text(field: str, value: object, *, secret: bool = False) -> str:

@@ -15,6 +15,7 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import (
     Action,
+    AddressListMismatch,
     Announce,
     ClaimAddresses,
     Hook,
@@ -41,6 +42,7 @@ from pycarp.core.timing import (
     master_down_interval,
     wire_advskew,
 )
+from pycarp.core.vrrp import VRRP_TRANSITIONS, VrrpRules
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 
@@ -95,6 +97,11 @@ class GroupMachine:
         self._pending_drop: PacketDropped | None = None
         self._pending_verdict_reason = ""
         self._expedited_by = ""  # why the master-down timer was cut short (a bow-out), if it was
+        # VRRPv3 groups: the rules where VRRP differs from CARP (None: a CARP group).
+        self.vrrp = VrrpRules(settings, self.stats) if settings.vrrp else None
+        self._rows = TRANSITIONS if self.vrrp is None else VRRP_TRANSITIONS
+        self._started_at = 0.0
+        self._pending_mismatch: AddressListMismatch | None = None
 
     # -- what the runtime and the status view read ------------------------------------------
 
@@ -114,10 +121,14 @@ class GroupMachine:
 
     @property
     def advertisement_interval(self) -> float:
+        if self.vrrp is not None:
+            return self.vrrp.advertisement_interval()
         return advertisement_interval(self.settings.advbase, self.advskew_on_wire)
 
     @property
     def master_down_interval(self) -> float:
+        if self.vrrp is not None:
+            return self.vrrp.master_down_interval(self.demotion)
         return master_down_interval(
             self.settings.advbase, self.advskew_on_wire, self.settings.dead_ratio
         )
@@ -133,7 +144,7 @@ class GroupMachine:
         inp = self._input_for(event, now)
         if inp is None:  # a timer wake-up before the deadline: nothing is due yet
             return []
-        return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+        return self._run(self._rows[(self.state, inp)], inp, event, now)
 
     def _handle_stalled(self, event: ev.Event, now: float) -> list[Action]:
         """Apply the STALLED row, then the event itself in the state that leaves us in.
@@ -144,22 +155,22 @@ class GroupMachine:
         """
         inp = self._input_for(event, now) if isinstance(event, ev.PacketReceived) else None
         if inp is Input.PACKET_INVALID:  # garbage says nothing about who is master now
-            return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+            return self._run(self._rows[(self.state, inp)], inp, event, now)
         verdict_reason = self._pending_verdict_reason
         keeps_role = self.state is State.MASTER and inp is not None and self._retakes(inp)
         actions: list[Action] = []
         if not keeps_role:
             lateness = now - (self.next_deadline or now)
             self._pending_verdict_reason = f"paused: our timer fired {lateness:.1f} s late"
-            actions = self._run(TRANSITIONS[(self.state, Input.STALLED)], Input.STALLED, event, now)
+            actions = self._run(self._rows[(self.state, Input.STALLED)], Input.STALLED, event, now)
         if inp is None:  # the timer: the STALLED row has re-armed it, nothing else is due
             return actions
         self._pending_verdict_reason = verdict_reason
-        return actions + self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+        return actions + self._run(self._rows[(self.state, inp)], inp, event, now)
 
     def _retakes(self, inp: Input) -> bool:
         """Would this input make a BACKUP master at once (or after its own skew only)?"""
-        step = TRANSITIONS[(State.BACKUP, inp)]
+        step = self._rows[(State.BACKUP, inp)]
         return step in (Step.BECOME_MASTER, Step.EXPEDITE) or (
             step is Step.PREEMPT_OR_RESTART
             and (self.settings.preempt or self._master_is_last_resort())
@@ -185,6 +196,8 @@ class GroupMachine:
         timer that much overdue (less the interval already waited) means our view is stale. A
         healthy event loop is late by milliseconds; at least one advbase is always tolerated.
         """
+        if self.vrrp is not None:
+            return self.vrrp.stall_threshold()
         return max(self.settings.dead_ratio - 1, 1) * self.settings.advbase
 
     @staticmethod
@@ -221,6 +234,8 @@ class GroupMachine:
     def _classify_packet(self, packet: ev.PacketReceived, now: float) -> Input:
         """Validate, then remember either the drop or the election verdict for the step."""
         self._pending_drop = None
+        if self.vrrp is not None:
+            return self._classify_vrrp(self.vrrp, packet, now)
         try:
             adv = self._receiver.accept(packet, master=self.state is State.MASTER)
         except wire.DecodeError as error:
@@ -246,6 +261,28 @@ class GroupMachine:
         )
         return _VERDICT_INPUT[verdict]
 
+    def _classify_vrrp(self, rules: VrrpRules, packet: ev.PacketReceived, now: float) -> Input:
+        """The VRRPv3 receive path: the same drops and verdicts, priority instead of timing."""
+        self._pending_mismatch = None
+        try:
+            adv = rules.accept(packet)
+        except wire.DecodeError as error:
+            self._pending_drop = self._receiver.dropped(error, packet, now)
+            return Input.PACKET_INVALID
+        theirs = rules.address_mismatch(adv, packet.source)
+        if theirs is not None:
+            self._pending_mismatch = AddressListMismatch(
+                source=packet.source, theirs=theirs, ours=self.settings.addresses
+            )
+        self.last_master = packet.source
+        self.adverts_received += 1
+        verdict = rules.judge(adv, packet.source, self.demotion, master=self.state is State.MASTER)
+        self._pending_verdict_reason = (
+            f"advert from {packet.source} (priority {adv.priority}, interval "
+            f"{adv.interval:.2f} s) is {verdict.value.replace('_', ' ')}"
+        )
+        return _VERDICT_INPUT[verdict]
+
     def _jump_ahead(self) -> None:
         """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
         took over during a partition by continuing our count (its counters trail ours by a
@@ -257,6 +294,9 @@ class GroupMachine:
     # -- the steps ---------------------------------------------------------------------------
 
     def _run(self, step: Step, inp: Input, event: ev.Event, now: float) -> list[Action]:
+        if self._pending_mismatch is not None:
+            mismatch, self._pending_mismatch = self._pending_mismatch, None
+            return [mismatch, *self._run(step, inp, event, now)]
         self._cause = "bow_out" if inp is Input.TIMER and self._expedited_by else CAUSES[inp]
         match step:
             case Step.IGNORE:
@@ -281,6 +321,11 @@ class GroupMachine:
                 self.next_deadline = now + self.master_down_interval
                 self._expedited_by = ""
                 return []
+            case Step.PREEMPT_OR_RESTART if self.vrrp is not None:
+                if self.vrrp.preempts(self._started_at, now):
+                    return []  # RFC 9568: discard it, so our timer runs out and we take over
+                self.next_deadline = now + self.master_down_interval
+                return []
             case Step.PREEMPT_OR_RESTART:
                 if self.settings.preempt:
                     return self._become_master(now, f"preempting: {self._pending_verdict_reason}")
@@ -290,7 +335,11 @@ class GroupMachine:
                 self.next_deadline = now + self.master_down_interval
                 return []
             case Step.EXPEDITE:
-                skew = self.advskew_on_wire / SKEW_UNIT
+                skew = (
+                    self.advskew_on_wire / SKEW_UNIT
+                    if self.vrrp is None
+                    else self.vrrp.skew(self.demotion)
+                )
                 if skew == 0:
                     return self._become_master(
                         now, _master_reason(inp, self._pending_verdict_reason)
@@ -347,6 +396,7 @@ class GroupMachine:
 
     def _start(self, link_up: bool, now: float) -> list[Action]:
         self._running = True
+        self._started_at = now
         # Stale addresses left by a crash are removed whatever happens next; ucarp runs its
         # down script at start-up unless --neutral.
         actions: list[Action] = [ReleaseAddresses()]
@@ -357,7 +407,10 @@ class GroupMachine:
         return actions
 
     def _enter_backup(self, now: float, reason: str) -> list[Action]:
-        self.next_deadline = now + self.master_down_interval
+        if self.vrrp is not None and self.state is State.INIT:  # the owner takes over at once
+            self.next_deadline = now + self.vrrp.start_wait(self.demotion)
+        else:
+            self.next_deadline = now + self.master_down_interval
         return [self._change(State.BACKUP, reason)]
 
     def _become_master(self, now: float, reason: str) -> list[Action]:
@@ -372,6 +425,16 @@ class GroupMachine:
         ]
 
     def _advertise(self, now: float, *, bow_out: bool = False) -> list[Action]:
+        if self.vrrp is not None:  # no counter, no digest: VRRPv3 has no authentication
+            send = SendAdvertisement(
+                payload=self.vrrp.advert(self.demotion, release=bow_out),
+                advbase=0,
+                advskew=0,
+                counter=0,
+                bow_out=bow_out,
+                priority=0 if bow_out else self.vrrp.priority(self.demotion),
+            )
+            return self._after_send(send, now)
         # A random start, then one more per advert, for the life of the group. FreeBSD and
         # ucarp continue the count of the last master they heard instead; we do not: a backup
         # that takes over because the master's adverts were lost to it would send the very
@@ -391,16 +454,19 @@ class GroupMachine:
             counter=counter,
             digest=self._signer.sign(counter.to_bytes(8, "big")),
         )
-        actions: list[Action] = [
-            SendAdvertisement(
-                payload=wire.encode(adv),
-                advbase=advbase,
-                advskew=advskew,
-                counter=counter,
-                bow_out=bow_out,
-            )
-        ]
-        if not bow_out:
+        send = SendAdvertisement(
+            payload=wire.encode(adv),
+            advbase=advbase,
+            advskew=advskew,
+            counter=counter,
+            bow_out=bow_out,
+        )
+        return self._after_send(send, now)
+
+    def _after_send(self, send: SendAdvertisement, now: float) -> list[Action]:
+        """The advert, the next one armed, and ucarp's repeated announcement after two."""
+        actions: list[Action] = [send]
+        if not send.bow_out:
             self.next_deadline = now + self.advertisement_interval
             self._adverts_as_master += 1
             if self._adverts_as_master == ANNOUNCE_REPEAT_AFTER + 1:

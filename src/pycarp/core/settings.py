@@ -8,14 +8,26 @@ Out-of-range values raise :class:`SettingsError`, naming the field, the value an
 from __future__ import annotations
 
 import dataclasses
+import enum
 import ipaddress
 
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
+from pycarp.core.vrrpwire import MAX_ADDRESSES, MAX_INTERVAL_CS, ChecksumMode
 
 MAX_CONFIG_ADVSKEW = 254  # 255 is reserved for the bow-out advert
 DEFAULT_DEMOTION_FACTOR = MAX_WIRE_ADVSKEW  # FreeBSD ifdown/senderr_demotion_factor
 SEND_ERRORS_TO_DEMOTE = 3  # FreeBSD: three consecutive send errors demote, three successes undo
+DEFAULT_PRIORITY = 100  # VRRP's default (RFC 9568, keepalived)
+DEFAULT_INTERVAL_CS = 100  # VRRP: one advert a second
+MAX_PREEMPT_DELAY = 1000.0  # seconds, keepalived's limit
+
+
+class Protocol(enum.Enum):
+    """The wire protocol and election rule of a group (the same machine runs both)."""
+
+    CARP = "carp"
+    VRRP3 = "vrrp3"  # VRRPv3, RFC 9568: priorities, no authentication
 
 
 class SettingsError(ValueError):
@@ -53,14 +65,26 @@ class GroupSettings:
     multicast: bool = True
     signature_mode: SignatureMode = SignatureMode.KERNEL
     senderr_demotion: int = DEFAULT_DEMOTION_FACTOR
+    # VRRPv3 only (protocol VRRP3); advbase, advskew, dead_ratio and the passphrase are CARP's.
+    protocol: Protocol = Protocol.CARP
+    priority: int = DEFAULT_PRIORITY  # 1-254; 255 = the address owner
+    interval_cs: int = DEFAULT_INTERVAL_CS  # advert interval in centiseconds, 1-4095
+    preempt_delay: float = 0.0  # seconds after start before a lower-priority master is preempted
+    vrrp_checksum: ChecksumMode = ChecksumMode.PSEUDO_HEADER  # IPv4 only; IPv6 always has it
+
+    @property
+    def vrrp(self) -> bool:
+        return self.protocol is Protocol.VRRP3
 
     def __post_init__(self) -> None:
+        if self.vrrp:
+            self._check_vrrp()
         _check_range("vhid", self.vhid, 1, 255)
         _check_range("advbase", self.advbase, 1, 255)
         _check_range("advskew", self.advskew, 0, MAX_CONFIG_ADVSKEW)
         _check_range("dead_ratio", self.dead_ratio, 1, 255)
         _check_range("senderr_demotion", self.senderr_demotion, 0, MAX_WIRE_ADVSKEW)
-        if not self.passphrase:
+        if not self.passphrase and not self.vrrp:
             raise SettingsError("passphrase", "", f"1 to {KEY_LEN} bytes")
         if len(self.passphrase) > KEY_LEN:
             raise SettingsError(
@@ -73,6 +97,35 @@ class GroupSettings:
                 raise SettingsError("addresses", address, "IPv4 or IPv6 addresses")
         if len(set(self.addresses)) != len(self.addresses):
             raise SettingsError("addresses", self.addresses, "each address once")
+
+    def _check_vrrp(self) -> None:
+        """VRRPv3's own rules: ranges, no key, one family per advert, sent from our address."""
+        _check_range("priority", self.priority, 1, 255)
+        if not 1 <= self.interval_cs <= MAX_INTERVAL_CS:
+            raise SettingsError(
+                "interval", self.interval_cs / 100, "seconds from 0.01 to 40.95 in steps of 0.01"
+            )
+        if not 0 <= self.preempt_delay <= MAX_PREEMPT_DELAY:
+            raise SettingsError(
+                "preempt_delay", self.preempt_delay, f"seconds from 0 to {MAX_PREEMPT_DELAY:g}"
+            )
+        if self.passphrase:
+            raise SettingsError("passphrase", "<given>", "none: VRRPv3 has no authentication")
+        if self.source is None:
+            raise SettingsError("source", None, "this host's address: VRRPv3 adverts name it")
+        if len(self.addresses) > MAX_ADDRESSES:
+            raise SettingsError("addresses", len(self.addresses), f"at most {MAX_ADDRESSES}")
+        family = self.source.version
+        for address in self.addresses:
+            if address.version != family:
+                raise SettingsError(
+                    "addresses",
+                    str(address),
+                    f"IPv{family} addresses like the source {self.source}: "
+                    "a VRRPv3 group is one family",
+                )
+        if not self.multicast:
+            raise SettingsError("destination", "unicast", "multicast only in VRRPv3 mode")
 
     def __repr__(self) -> str:  # never show the passphrase, even in a traceback
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

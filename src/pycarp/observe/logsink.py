@@ -49,6 +49,25 @@ def log_fact(published: Published) -> None:
             )
             if not f.link_up:
                 log.warning("%s: no carrier on %s: waiting in INIT", f.group, f.interface)
+        case facts.Unauthenticated() as f:
+            log.warning(
+                "%s: %s has no authentication: any host on %s can take the addresses over "
+                "(priority %d, interval %.2f s)",
+                f.group,
+                "VRRPv3" if f.protocol == "vrrp3" else f.protocol,
+                f.interface,
+                f.priority,
+                f.interval,
+            )
+        case facts.AddressListMismatch() as f:
+            log.warning(
+                "%s: advert from %s lists %s, we have %s (accepted; %d so far)",
+                f.group,
+                f.source,
+                ", ".join(f.theirs) or "no address",
+                ", ".join(f.ours),
+                f.count,
+            )
         case facts.DemotionChanged() as f:
             sources = ", ".join(f"{k} {v}" for k, v in f.sources.items()) or "none"
             log.info(

@@ -166,6 +166,17 @@ class Daemon:
                 address_mode="native" if group.native_addresses else "scripts",
             )
         )
+        if settings.vrrp:
+            self.stream.publish(
+                facts.Unauthenticated(
+                    group=group.name,
+                    vhid=settings.vhid,
+                    interface=group.interface,
+                    protocol=settings.protocol.value,
+                    priority=settings.priority,
+                    interval=settings.interval_cs / 100,
+                )
+            )
         carrier_before = self.host.carrier_demotion()
         self.host.add(
             group.interface,

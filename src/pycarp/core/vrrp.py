@@ -1,0 +1,223 @@
+"""VRRPv3 for one group: receive checks, election and timing (RFC 9568), for the machine.
+
+A group with ``protocol = "vrrp3"`` runs the same :class:`~pycarp.core.machine.GroupMachine`
+and transition table as a CARP group; the machine consults a :class:`VrrpRules` where the
+protocols differ, and nowhere else:
+
+* **receive**: TTL 255, the VRRPv3 codec (checksum with or without the IPv4 pseudo-header),
+  VRID, our own packet. No digest and no counter: VRRPv3 has no authentication.
+* **election** (:meth:`VrrpRules.judge`): priority decides, not timing. A higher priority is
+  "faster" in the table's terms; equal priorities are won by the higher primary (source)
+  address; priority 0 is a master leaving (CARP's bow-out), and backups take over after
+  their skew only.
+* **timing**: ``Skew_Time = (256 - priority) * interval / 256`` and ``Active_Down_Interval =
+  3 * interval + Skew_Time``, where a backup's interval is the one the active router
+  advertises (learned from its adverts), not its own.
+* **demotion** lowers the priority sent (1 at least): maintenance mode sends priority 1.
+
+An advert whose address list differs from ours is accepted (as keepalived and FreeBSD do) and
+reported: :meth:`VrrpRules.address_mismatch` says when it is worth a fact.
+"""
+
+from __future__ import annotations
+
+from pycarp.core import events as ev
+from pycarp.core import vrrpwire
+from pycarp.core.actions import State
+from pycarp.core.auth import IPAddress
+from pycarp.core.election import Verdict
+from pycarp.core.settings import GroupSettings
+from pycarp.core.stats import DropReason, DropStats
+from pycarp.core.table import TRANSITIONS, Input, Step
+from pycarp.core.wire import DecodeError
+
+WIRE_TTL = 255
+DOWN_RATIO = 3  # Active_Down_Interval is three intervals and the skew
+STALL_FLOOR = 1.0  # seconds: a timer late by less is the event loop, not a paused process
+MISMATCH_MEMORY = 64  # senders whose differing address list we remember (reported once each)
+MAX_PRIORITY_SENT = 254  # demotion never makes a non-owner the owner
+
+
+def skew_time(priority: int, interval_cs: int) -> float:
+    """RFC 9568's Skew_Time in seconds: ``(256 - priority) * interval / 256``."""
+    return (256 - priority) * interval_cs / 256 / 100
+
+
+def down_interval(priority: int, interval_cs: int) -> float:
+    """RFC 9568's Active_Down_Interval in seconds: ``3 * interval + Skew_Time``."""
+    return DOWN_RATIO * interval_cs / 100 + skew_time(priority, interval_cs)
+
+
+def wire_priority(priority: int, demotion: int) -> int:
+    """The priority sent: configured less the demotion, never below 1; a negative demotion
+    raises it up to 254 at most (only the configured owner sends 255)."""
+    if priority == vrrpwire.OWNER_PRIORITY and demotion <= 0:
+        return priority
+    return max(1, min(priority - demotion, MAX_PRIORITY_SENT))
+
+
+def validate(packet: ev.PacketReceived, settings: GroupSettings) -> bytes:
+    """The checked message bytes, or DecodeError naming the drop reason (cheapest first)."""
+    if packet.ttl != WIRE_TTL:
+        raise DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
+    source = settings.source
+    assert source is not None  # GroupSettings requires it for VRRP
+    if packet.source.version != source.version:
+        raise DecodeError(
+            DropReason.BAD_VERSION,
+            f"an IPv{packet.source.version} advert: this group is IPv{source.version}",
+        )
+    destination = vrrpwire.group_address(packet.source)
+    message = vrrpwire.check(packet.payload, packet.source, destination, settings.vrrp_checksum)
+    if message[1] != settings.vhid:
+        raise DecodeError(DropReason.BAD_VHID, f"VRID {message[1]}, this group is {settings.vhid}")
+    if packet.source == source:
+        raise DecodeError(DropReason.OWN_PACKET, "our own advertisement")
+    return message
+
+
+def primary_rank(address: IPAddress) -> tuple[int, int]:
+    """Equal priorities: the higher rank (the numerically higher primary address) wins."""
+    return (address.version, int(address))
+
+
+class VrrpRules:
+    """What differs for a VRRPv3 group; the machine holds one and asks it.
+
+    Holds the one piece of VRRP state CARP has no counterpart for: the interval the active
+    router advertises (``Active_Adver_Interval``), learned from its adverts.
+    """
+
+    __slots__ = (
+        "_mismatched",
+        "_settings",
+        "_stats",
+        "active_interval_cs",
+        "address_mismatches",
+        "last_priority",
+    )
+
+    def __init__(self, settings: GroupSettings, stats: DropStats) -> None:
+        assert settings.source is not None  # GroupSettings requires it for VRRP
+        self._settings = settings
+        self._stats = stats
+        self.active_interval_cs = settings.interval_cs
+        self.last_priority: int | None = None  # of the last valid advert heard
+        self._mismatched: dict[IPAddress, tuple[IPAddress, ...]] = {}
+        self.address_mismatches = 0
+
+    # -- timing ---------------------------------------------------------------------------
+
+    def advertisement_interval(self) -> float:
+        return self._settings.interval_cs / 100
+
+    def master_down_interval(self, demotion: int) -> float:
+        """Our Active_Down_Interval: three of the active router's intervals and our skew."""
+        return down_interval(self.priority(demotion), self.active_interval_cs)
+
+    def skew(self, demotion: int) -> float:
+        """What a backup waits after a priority-0 advert."""
+        return skew_time(self.priority(demotion), self.active_interval_cs)
+
+    def start_wait(self, demotion: int) -> float:
+        """The first master-down wait: the address owner (255) takes over at once."""
+        self.active_interval_cs = self._settings.interval_cs
+        if self.priority(demotion) == vrrpwire.OWNER_PRIORITY:
+            return 0.0
+        return self.master_down_interval(demotion)
+
+    def stall_threshold(self) -> float:
+        """A deadline this late means we were paused (a healthy loop is late by ms)."""
+        return max(2 * self.advertisement_interval(), STALL_FLOOR)
+
+    def priority(self, demotion: int) -> int:
+        return wire_priority(self._settings.priority, demotion)
+
+    # -- receive --------------------------------------------------------------------------
+
+    def accept(self, packet: ev.PacketReceived) -> vrrpwire.VrrpAdvertisement:
+        """The decoded advert, or DecodeError (counted) with the reason it is dropped."""
+        try:
+            message = validate(packet, self._settings)
+        except DecodeError as error:
+            self._stats.count(error.reason)
+            raise
+        adv = vrrpwire.parse(message, packet.source.version)
+        self.last_priority = adv.priority
+        return adv
+
+    def address_mismatch(
+        self, adv: vrrpwire.VrrpAdvertisement, source: IPAddress
+    ) -> tuple[IPAddress, ...] | None:
+        """Counted on every advert whose address set differs from ours; returned (to be
+        reported) only when this sender's list is new to us, so a misconfigured peer is one
+        fact, not one per advert."""
+        if set(adv.addresses) == set(self._settings.addresses):
+            self._mismatched.pop(source, None)
+            return None
+        self.address_mismatches += 1
+        if self._mismatched.get(source) == adv.addresses:
+            return None
+        if len(self._mismatched) >= MISMATCH_MEMORY and source not in self._mismatched:
+            self._mismatched.pop(next(iter(self._mismatched)))
+        self._mismatched[source] = adv.addresses
+        return adv.addresses
+
+    # -- election -------------------------------------------------------------------------
+
+    def judge(
+        self, adv: vrrpwire.VrrpAdvertisement, source: IPAddress, demotion: int, *, master: bool
+    ) -> Verdict:
+        """Priority decides; DEPARTING is priority 0. A backup learns the active router's
+        interval from every advert it follows (not from one it is about to preempt)."""
+        ours = self.priority(demotion)
+        if adv.priority == vrrpwire.RELEASE_PRIORITY:
+            return Verdict.DEPARTING
+        if adv.priority > ours:
+            verdict = Verdict.FASTER
+        elif adv.priority < ours:
+            verdict = Verdict.SLOWER
+        elif primary_rank(source) > primary_rank(self._settings.source):  # type: ignore[arg-type]
+            verdict = Verdict.EQUAL_PEER_WINS
+        else:
+            verdict = Verdict.EQUAL_WE_WIN
+        follows = verdict in (Verdict.FASTER, Verdict.EQUAL_PEER_WINS) or not (
+            master or (verdict is Verdict.SLOWER and self._settings.preempt)
+        )
+        if follows:
+            self.active_interval_cs = adv.interval_cs
+        return verdict
+
+    def preempts(self, started_at: float, now: float) -> bool:
+        """A backup hearing a lower priority ignores it (RFC 9568: "discard"), so its timer
+        runs out and it takes over, when preempt is on and ``preempt_delay`` has passed since
+        the group started; otherwise the advert restarts its timer as any other."""
+        settings = self._settings
+        return settings.preempt and now - started_at >= settings.preempt_delay
+
+    # -- send -----------------------------------------------------------------------------
+
+    def advert(self, demotion: int, *, release: bool = False) -> bytes:
+        """Our advert, priority 0 when we leave (shutdown, hand-over)."""
+        settings = self._settings
+        source = settings.source
+        assert source is not None
+        adv = vrrpwire.VrrpAdvertisement(
+            vrid=settings.vhid,
+            priority=vrrpwire.RELEASE_PRIORITY if release else self.priority(demotion),
+            interval_cs=settings.interval_cs,
+            addresses=settings.addresses,
+        )
+        return vrrpwire.encode(adv, source, vrrpwire.group_address(source), settings.vrrp_checksum)
+
+
+# Where VRRPv3 (RFC 9568) does something else than CARP with the same input; every other row
+# is CARP's. A master that hears a better router steps down without a last word (the RFC;
+# keepalived's default), and a master that hears a priority-0 advert sends one at once so the
+# backups do not take over after their skew.
+_VRRP_ROWS: dict[tuple[State, Input], Step] = {
+    (State.MASTER, Input.ADV_FASTER): Step.STEP_DOWN,
+    (State.MASTER, Input.ADV_EQUAL_PEER_WINS): Step.STEP_DOWN,
+    (State.MASTER, Input.ADV_DEPARTING): Step.ADVERTISE,
+}
+VRRP_TRANSITIONS: dict[tuple[State, Input], Step] = TRANSITIONS | _VRRP_ROWS
