@@ -47,7 +47,8 @@ def test_vrrp3_daemons_elect_by_priority_and_say_what_differs_from_carp() -> Non
         )
         seen: dict[str, list[Published]] = {}
         for node in [*nodes, odd]:
-            seen[str(node.host.source)] = events = []
+            events: list[Published] = []
+            seen[str(node.host.source)] = events
             node.daemon.stream.subscribe(events.append)
         async with running(*nodes, odd):
             await wait_until(lambda: nodes[1].state("9@eth0") is State.MASTER, 2, "priority 200")
