@@ -43,9 +43,11 @@ def vrrp_settings(**overrides: Any) -> GroupSettings:
         "source": OUR_SOURCE,
         "protocol": Protocol.VRRP3,
         "priority": 100,
-        "interval_cs": 100,
+        "interval": 1.0,
         "preempt": True,
     }
+    if "interval_cs" in overrides:  # the tests speak VRRPv3's unit
+        overrides["interval"] = overrides.pop("interval_cs") / 100
     values.update(overrides)
     return GroupSettings(**values)
 
@@ -292,7 +294,10 @@ def test_settings_refuse_what_vrrp3_does_not_have() -> None:
     with pytest.raises(SettingsError, match="no authentication"):
         vrrp_settings(passphrase=b"secret")
     with pytest.raises(SettingsError, match="interval"):
-        vrrp_settings(interval_cs=4096)
+        vrrp_settings(interval=40.96)
+    with pytest.raises(SettingsError, match=r"in steps of 0\.01"):
+        vrrp_settings(interval=0.015)
+    assert vrrp_settings(interval=0.07).interval_cs == 7
     with pytest.raises(SettingsError, match="priority"):
         vrrp_settings(priority=0)
     with pytest.raises(SettingsError, match="one family"):

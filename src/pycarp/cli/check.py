@@ -95,7 +95,7 @@ def _group_line(group: GroupConfig) -> str:
         preempt = "preempt" if settings.preempt else "no preempt"
         timing = (
             f"VRRPv3 (no authentication), priority {settings.priority}, interval "
-            f"{settings.interval_cs / 100:.2f} s, {preempt}, "
+            f"{settings.interval:.2f} s, {preempt}, "
             f"{settings.vrrp_checksum.value} checksum"
         )
     else:

@@ -31,8 +31,10 @@ from pycarp.config.model import (
 )
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
 from pycarp.core.settings import (
-    DEFAULT_INTERVAL_CS,
+    CENTISECOND_SLACK,
+    DEFAULT_INTERVAL,
     DEFAULT_PRIORITY,
+    INTERVAL_ALLOWED,
     MAX_PREEMPT_DELAY,
     GroupSettings,
     Protocol,
@@ -168,8 +170,8 @@ def _vrrp_settings(
         "priority": parse_int(
             name("priority"), DEFAULT_PRIORITY if raw.priority is None else raw.priority, 1, 255
         ),
-        "interval_cs": parse_centiseconds(
-            name("interval"), DEFAULT_INTERVAL_CS / 100 if raw.interval is None else raw.interval
+        "interval": parse_interval(
+            name("interval"), DEFAULT_INTERVAL if raw.interval is None else raw.interval
         ),
         "preempt_delay": parse_seconds(
             name("preempt_delay"),
@@ -185,17 +187,15 @@ def _vrrp_settings(
     }
 
 
-def parse_centiseconds(field: str, value: object) -> int:
+def parse_interval(field: str, value: object) -> float:
     """VRRPv3's interval: seconds with centisecond resolution, 0.01 to 40.95."""
-    allowed = f"seconds from 0.01 to {MAX_INTERVAL_CS / 100:.2f} in steps of 0.01"
     try:
         seconds = parse_seconds(field, value, 0.01, MAX_INTERVAL_CS / 100)
     except ConfigError:
-        raise ConfigError(field, value, allowed) from None
-    centiseconds = round(seconds * 100)
-    if abs(seconds * 100 - centiseconds) > 1e-6:
-        raise ConfigError(field, value, allowed)
-    return centiseconds
+        raise ConfigError(field, value, INTERVAL_ALLOWED) from None
+    if abs(seconds * 100 - round(seconds * 100)) > CENTISECOND_SLACK:
+        raise ConfigError(field, value, INTERVAL_ALLOWED)
+    return seconds
 
 
 def text(field: str, value: object, *, secret: bool = False) -> str:

@@ -19,8 +19,10 @@ MAX_CONFIG_ADVSKEW = 254  # 255 is reserved for the bow-out advert
 DEFAULT_DEMOTION_FACTOR = MAX_WIRE_ADVSKEW  # FreeBSD ifdown/senderr_demotion_factor
 SEND_ERRORS_TO_DEMOTE = 3  # FreeBSD: three consecutive send errors demote, three successes undo
 DEFAULT_PRIORITY = 100  # VRRP's default (RFC 9568, keepalived)
-DEFAULT_INTERVAL_CS = 100  # VRRP: one advert a second
+DEFAULT_INTERVAL = 1.0  # VRRP: one advert a second
 MAX_PREEMPT_DELAY = 1000.0  # seconds, keepalived's limit
+INTERVAL_ALLOWED = "seconds from 0.01 to 40.95 in steps of 0.01"
+CENTISECOND_SLACK = 1e-6  # 0.07 * 100 is 7.000000000000001 in binary floating point
 
 
 class Protocol(enum.Enum):
@@ -68,9 +70,14 @@ class GroupSettings:
     # VRRPv3 only (protocol VRRP3); advbase, advskew, dead_ratio and the passphrase are CARP's.
     protocol: Protocol = Protocol.CARP
     priority: int = DEFAULT_PRIORITY  # 1-254; 255 = the address owner
-    interval_cs: int = DEFAULT_INTERVAL_CS  # advert interval in centiseconds, 1-4095
+    interval: float = DEFAULT_INTERVAL  # advert interval, seconds: 0.01-40.95 in 0.01 steps
     preempt_delay: float = 0.0  # seconds after start before a lower-priority master is preempted
     vrrp_checksum: ChecksumMode = ChecksumMode.PSEUDO_HEADER  # IPv4 only; IPv6 always has it
+
+    @property
+    def interval_cs(self) -> int:
+        """The interval as VRRPv3 sends it, in centiseconds."""
+        return round(self.interval * 100)
 
     @property
     def vrrp(self) -> bool:
@@ -101,10 +108,13 @@ class GroupSettings:
     def _check_vrrp(self) -> None:
         """VRRPv3's own rules: ranges, no key, one family per advert, sent from our address."""
         _check_range("priority", self.priority, 1, 255)
-        if not 1 <= self.interval_cs <= MAX_INTERVAL_CS:
-            raise SettingsError(
-                "interval", self.interval_cs / 100, "seconds from 0.01 to 40.95 in steps of 0.01"
-            )
+        centiseconds = self.interval * 100 if isinstance(self.interval, int | float) else -1
+        if (
+            isinstance(self.interval, bool)
+            or not 1 <= centiseconds <= MAX_INTERVAL_CS
+            or abs(centiseconds - round(centiseconds)) > CENTISECOND_SLACK
+        ):
+            raise SettingsError("interval", self.interval, INTERVAL_ALLOWED)
         if not 0 <= self.preempt_delay <= MAX_PREEMPT_DELAY:
             raise SettingsError(
                 "preempt_delay", self.preempt_delay, f"seconds from 0 to {MAX_PREEMPT_DELAY:g}"

@@ -125,7 +125,7 @@ class VrrpRules:
     # -- timing ---------------------------------------------------------------------------
 
     def advertisement_interval(self) -> float:
-        return self._settings.interval_cs / 100
+        return self._settings.interval
 
     def master_down_interval(self, demotion: int) -> float:
         """Our Active_Down_Interval: three of the active router's intervals and our skew."""

@@ -180,7 +180,7 @@ class Daemon:
                     interface=group.interface,
                     protocol=settings.protocol.value,
                     priority=settings.priority,
-                    interval=settings.interval_cs / 100,
+                    interval=settings.interval,
                 )
             )
         carrier_before = self.host.carrier_demotion()

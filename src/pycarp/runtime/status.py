@@ -118,7 +118,7 @@ def _vrrp_status(machine: GroupMachine, master: dict[str, Any] | None) -> dict[s
         "vrrp": {
             "priority": machine.settings.priority,
             "priority_on_wire": rules.priority(machine.demotion),
-            "interval": machine.settings.interval_cs / 100,
+            "interval": machine.settings.interval,
             "active_interval": rules.active_interval_cs / 100,
             "preempt_delay": machine.settings.preempt_delay,
             "checksum": machine.settings.vrrp_checksum.value,

@@ -63,7 +63,7 @@ def vrrp_group(
         source=PLACEHOLDER_SOURCE,
         protocol=Protocol.VRRP3,
         priority=priority,
-        interval_cs=interval_cs,
+        interval=interval_cs / 100,
         preempt=preempt,
         preempt_delay=preempt_delay,
     )
