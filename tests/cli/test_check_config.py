@@ -23,9 +23,9 @@ from pycarp.cli import run as cli_run
 from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
 from pycarp.config.model import DaemonConfig
+from pycarp.core.constants import IPInterface
 from pycarp.lab.daemons import as_user, why_user_cannot_run_pycarp
 from pycarp.platform import linux
-from pycarp.platform.ports import IPInterface
 
 SECRET = "check-s3cret"
 
@@ -141,7 +141,12 @@ def test_a_vrrp3_group_says_it_has_no_authentication(capsys: pytest.CaptureFixtu
 
 
 BAD = [
-    ("vhid = 1", "vhid = 256", "group[1].vhid: 256 is not allowed"),
+    ("vhid = 1", "vhid = 256", "group[1].vhid: 256 is not allowed (an integer from 1 to 255)"),
+    (
+        "advskew = 100",
+        "advskew = 255",
+        "group[2].advskew: 255 is not allowed (an integer from 0 to",
+    ),
     ('"198.51.100.100/24", ', '"bogus", ', "group[1].addresses: bogus is not allowed"),
     ('events = "-"', 'event = "-"', "[daemon]: "),
     ('metrics = "[2001:db8::1]:9100"', 'metrics = "9100"', "[daemon].metrics: 9100 is not allowed"),

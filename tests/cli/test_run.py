@@ -26,8 +26,8 @@ from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
 from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
+from pycarp.core.constants import IPInterface
 from pycarp.platform import linux
-from pycarp.platform.ports import IPInterface
 from pycarp.runtime.hooks import CAP_NET_ADMIN, CAP_NET_RAW, Capabilities
 
 SECRET = "cli-s3cret-pass"

@@ -77,7 +77,7 @@ def test_carp_keeps_preempt_off_by_default(monkeypatch: pytest.MonkeyPatch) -> N
         ),
         (
             ["--interval", "41"],
-            "--interval: 41 is not allowed (seconds from 0.01 to 40.95 in steps of 0.01)",
+            "--interval: 41 is not allowed (seconds from 0.01 to 40.95)",
         ),
         (["--interval", "0"], "--interval: 0 is not allowed"),
         (

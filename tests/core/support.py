@@ -16,7 +16,8 @@ from typing import Any
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import Action, SendAdvertisement
-from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings

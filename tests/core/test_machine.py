@@ -24,7 +24,8 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress, SignatureMode, Signer, compute_digest
+from pycarp.core.auth import SignatureMode, Signer, compute_digest
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine, TimeWentBackwards
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason

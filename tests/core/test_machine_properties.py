@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pycarp.core import events as ev
 from pycarp.core.actions import Action, PacketDropped, SendAdvertisement, StateChanged
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.table import State
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.election import Verdict, judge
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,

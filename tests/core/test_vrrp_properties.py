@@ -11,7 +11,7 @@ from hypothesis.stateful import invariant, rule
 
 from pycarp.core import events as ev
 from pycarp.core import vrrpwire
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.vrrpwire import ChecksumMode, VrrpAdvertisement
 

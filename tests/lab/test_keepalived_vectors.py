@@ -15,9 +15,10 @@ import typing
 
 import pytest
 
+from pycarp.core.constants import IPAddress
 from pycarp.lab.keepalived import Instance, config_text
 from pycarp.lab.naming import LabError
-from pycarp.pcap import IPAddress, read_packets
+from pycarp.pcap import read_packets
 
 VECTORS = pathlib.Path(__file__).resolve().parent.parent / "vectors" / "keepalived"
 INDEX = json.loads((VECTORS / "index.json").read_text())

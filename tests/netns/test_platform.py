@@ -9,12 +9,13 @@ import typing
 
 import pytest
 
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.lab import Lab
 from pycarp.lab.programs import check_status
 from pycarp.platform.announce import LinuxAnnouncer
 from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
 from pycarp.platform.ports import AddressManager, AdvertSocket, Announcer, LinkWatcher
-from pycarp.platform.rawsock import CARP_GROUP_V4, CARP_GROUP_V6, open_advert_socket
+from pycarp.platform.rawsock import open_advert_socket
 
 PAYLOAD = bytes(range(36))
 VIRTUAL_V4 = ipaddress.IPv4Interface("198.51.100.100/24")

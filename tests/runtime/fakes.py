@@ -21,12 +21,13 @@ import ipaddress
 import os
 import socket
 import threading
-import time
 import typing
 
-from pycarp.config.model import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.core import wire
-from pycarp.platform.ports import IPAddress, IPInterface, LinkState, Platform, ReceivedPacket
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, IPAddress, IPInterface
+from pycarp.platform.ports import LinkState, Platform, ReceivedPacket
+
+from .virtual_time import sleep_in_worker
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,7 +182,7 @@ class FakeAddressManager:
         self._lock = threading.Lock()
 
     def add(self, interface: str, address: IPInterface) -> bool:
-        time.sleep(self.delay)
+        sleep_in_worker(self.delay)
         with self._lock:
             changed = address not in self._table[interface]
             self._table[interface].add(address)
@@ -189,7 +190,7 @@ class FakeAddressManager:
         return changed
 
     def remove(self, interface: str, address: IPInterface) -> bool:
-        time.sleep(self.delay)
+        sleep_in_worker(self.delay)
         with self._lock:
             changed = address in self._table[interface]
             self._table[interface].discard(address)

@@ -109,8 +109,8 @@ def _check_host(config: DaemonConfig) -> str:
     ConfigError when the host cannot run the configuration (a missing interface, a source
     that is not the host's), as at the daemon's start.
     """
-    from pycarp.config.preflight import check_host
     from pycarp.platform.linux import linux_address_manager
+    from pycarp.runtime.preflight import check_host
 
     try:
         addresses = linux_address_manager()

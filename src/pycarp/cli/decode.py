@@ -25,8 +25,8 @@ from pycarp import pcap
 from pycarp.cli import decode_vrrp
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
-from pycarp.core.receive import WIRE_TTL
+from pycarp.core.auth import KEY_LEN, SignatureMode, Signer
+from pycarp.core.constants import CARP_PROTOCOL, CARP_TTL, IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.timing import advertisement_interval
 
@@ -189,10 +189,10 @@ def payload_from_bytes(data: bytes) -> tuple[bytes, pcap.IPPacket | None]:
             ip = pcap.parse_ip(data)
         except pcap.PcapError as error:
             raise InputError(f"looks like an IP packet, but: {error}") from None
-        if ip.protocol != pcap.IPPROTO_CARP:
+        if ip.protocol != CARP_PROTOCOL:
             raise InputError(
                 f"IPv{ip.source.version} packet of protocol {ip.protocol}, "
-                f"not {pcap.IPPROTO_CARP} (CARP)"
+                f"not {CARP_PROTOCOL} (CARP)"
             )
         return ip.payload, ip
     if decode_vrrp.is_vrrp3(data):
@@ -247,7 +247,7 @@ def read_capture(path: str, credentials: Credentials | None) -> list[Report]:
     except pcap.PcapError as error:
         raise InputError(f"{path}: {error}") from None
     if not captured:
-        raise InputError(f"{path}: no IP protocol {pcap.IPPROTO_CARP} packets in it")
+        raise InputError(f"{path}: no IP protocol {CARP_PROTOCOL} packets in it")
     return [
         inspect(c.packet.payload, credentials, ip=c.packet, frame=c.frame, timestamp=c.timestamp)
         for c in captured
@@ -285,9 +285,9 @@ def render_text(report: Report) -> str:
         f"  counter {adv.counter} (0x{adv.counter:016x})",
         f"  digest  {adv.digest.hex()}",
     ]
-    if report.ip is not None and report.ip.ttl != WIRE_TTL:
+    if report.ip is not None and report.ip.ttl != CARP_TTL:
         lines.append(
-            f"  note: TTL {report.ip.ttl}, not {WIRE_TTL}: "
+            f"  note: TTL {report.ip.ttl}, not {CARP_TTL}: "
             "multicast receivers drop it (did it cross a router?)"
         )
     if report.check is not None:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import typing
 
+from pycarp.core.settings import SETTING_RANGES
 from pycarp.sim import scenarios as sc
 from pycarp.sim.report import build_report, render_text
 
@@ -21,6 +22,9 @@ EXIT_USAGE = 2
 
 class _UsageError(Exception):
     """argparse wanted to print usage and exit; we print one line instead."""
+
+
+_ADVSKEW = SETTING_RANGES["advskew"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +50,8 @@ def _int_list(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed (comma-separated integers from 0 to 254, e.g. 0,100,200)"
+            f"{text!r} is not allowed (comma-separated integers from {_ADVSKEW.low:g} to "
+            f"{_ADVSKEW.high:g}, e.g. 0,100,200)"
         ) from None
 
 
@@ -97,18 +102,18 @@ def _parser() -> _Parser:
         type=_int_list,
         dest="advskews",
         metavar="LIST",
-        help="advskew per host, comma-separated (default 0,100,200,... spread within 0..254)",
+        help=f"advskew per host, comma-separated (default 0,100,200,... spread within {_ADVSKEW})",
     )
     parser.add_argument(
         "--advbase",
-        type=_number(int, "an integer from 1 to 255"),
+        type=_number(int, SETTING_RANGES["advbase"].allowed()),
         default=1,
         metavar="SECONDS",
-        help="advbase, 1-255 s (default 1)",
+        help=f"advbase, {SETTING_RANGES['advbase']} s (default 1)",
     )
     parser.add_argument(
         "--dead-ratio",
-        type=_number(int, "an integer from 1 to 255"),
+        type=_number(int, SETTING_RANGES["dead_ratio"].allowed()),
         default=3,
         metavar="N",
         help="adverts missed before takeover (default 3)",

@@ -21,30 +21,32 @@ from pycarp.config.model import (
     AddressMode,
     ConfigError,
     GroupConfig,
-    IPInterface,
     parse_address,
-    parse_int,
     parse_ip,
     parse_seconds,
+    parse_setting,
+    parse_setting_seconds,
     read_passfile,
     shown,
 )
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
+from pycarp.core.auth import KEY_LEN, SignatureMode
+from pycarp.core.constants import IPAddress, IPInterface
 from pycarp.core.settings import (
-    CENTISECOND_SLACK,
     DEFAULT_INTERVAL,
     DEFAULT_PRIORITY,
     INTERVAL_ALLOWED,
-    MAX_PREEMPT_DELAY,
+    SETTING_RANGES,
     GroupSettings,
     Protocol,
     SettingsError,
+    whole_centiseconds,
 )
-from pycarp.core.vrrpwire import MAX_INTERVAL_CS, ChecksumMode
+from pycarp.core.vrrpwire import ChecksumMode
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_VHIDS = SETTING_RANGES["vhid"].allowed()
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
 _E = typing.TypeVar("_E", SignatureMode, AddressMode, Protocol, ChecksumMode)
 # Keys that mean something for one protocol only: giving one to the other is a mistake.
@@ -111,12 +113,12 @@ def build_group(
         }
     try:
         settings = GroupSettings(
-            vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
+            vhid=parse_setting(name("vhid"), _required(name("vhid"), raw.vhid, _VHIDS), "vhid"),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
-            advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
-            advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
-            dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
+            advbase=parse_setting(name("advbase"), raw.advbase, "advbase"),
+            advskew=parse_setting(name("advskew"), raw.advskew, "advskew"),
+            dead_ratio=parse_setting(name("dead_ratio"), raw.dead_ratio, "dead_ratio"),
             preempt=vrrp if raw.preempt is None else _flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
@@ -167,17 +169,18 @@ def _vrrp_settings(
     return {
         "passphrase": b"",
         "protocol": Protocol.VRRP3,
-        "priority": parse_int(
-            name("priority"), DEFAULT_PRIORITY if raw.priority is None else raw.priority, 1, 255
+        "priority": parse_setting(
+            name("priority"),
+            DEFAULT_PRIORITY if raw.priority is None else raw.priority,
+            "priority",
         ),
         "interval": parse_interval(
             name("interval"), DEFAULT_INTERVAL if raw.interval is None else raw.interval
         ),
-        "preempt_delay": parse_seconds(
+        "preempt_delay": parse_setting_seconds(
             name("preempt_delay"),
             0 if raw.preempt_delay is None else raw.preempt_delay,
-            0,
-            MAX_PREEMPT_DELAY,
+            "preempt_delay",
         ),
         "vrrp_checksum": _choice(
             name("vrrp_checksum"),
@@ -188,12 +191,9 @@ def _vrrp_settings(
 
 
 def parse_interval(field: str, value: object) -> float:
-    """VRRPv3's interval: seconds with centisecond resolution, 0.01 to 40.95."""
-    try:
-        seconds = parse_seconds(field, value, 0.01, MAX_INTERVAL_CS / 100)
-    except ConfigError:
-        raise ConfigError(field, value, INTERVAL_ALLOWED) from None
-    if abs(seconds * 100 - round(seconds * 100)) > CENTISECOND_SLACK:
+    """VRRPv3's interval: seconds in its range, in whole centiseconds (VRRPv3's unit)."""
+    seconds = parse_setting_seconds(field, value, "interval")
+    if not whole_centiseconds(seconds):
         raise ConfigError(field, value, INTERVAL_ALLOWED)
     return seconds
 

@@ -14,8 +14,8 @@ import pathlib
 import typing
 
 from pycarp.config.build import PASS_ENV, RawGroup, build_group
+from pycarp.config.facility import parse_facility
 from pycarp.config.model import (
-    CARP_GROUP_V4,
     DEFAULT_SCRIPT_TIMEOUT,
     ConfigError,
     DaemonConfig,
@@ -23,30 +23,10 @@ from pycarp.config.model import (
 )
 from pycarp.config.operate import FLAG_NAMES as OPERATE_FLAGS
 from pycarp.config.operate import RUN_DIR, Operate, resolve
+from pycarp.config.toml import load_config_and_options
 from pycarp.config.tracks import TRACK_FLAGS, track_from_flags
-
-SYSLOG_FACILITIES = [
-    "auth",
-    "authpriv",
-    "cron",
-    "daemon",
-    "ftp",
-    "kern",
-    "lpr",
-    "mail",
-    "news",
-    "syslog",
-    "user",
-    "uucp",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-]
+from pycarp.core.constants import CARP_GROUP_V4
+from pycarp.core.settings import SETTING_RANGES as _RANGES
 
 FLAG_NAMES = {
     "interface": "--interface",
@@ -135,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-i", "--interface", metavar="IF", help="interface to run on")
     g.add_argument("-s", "--srcip", metavar="IP", help="this host's own (real) address on IF")
     g.add_argument("-m", "--mcast", metavar="IP", help=f"multicast group (default {CARP_GROUP_V4})")
-    g.add_argument("-v", "--vhid", metavar="ID", help="virtual host id, 1-255")
+    g.add_argument("-v", "--vhid", metavar="ID", help=f"virtual host id, {_RANGES['vhid']}")
     g.add_argument("-p", "--pass", dest="passphrase", metavar="PASS", help="passphrase (see below)")
     g.add_argument("-o", "--passfile", metavar="FILE", help="read the passphrase from FILE")
     g.add_argument(
@@ -157,8 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP[/LEN]",
         help="virtual address (repeatable; default prefix /32 or /128)",
     )
-    g.add_argument("-b", "--advbase", default="1", metavar="SECS", help="advert interval, 1-255")
-    g.add_argument("-k", "--advskew", default="0", metavar="SKEW", help="skew in 1/256 s, 0-254")
+    g.add_argument(
+        "-b",
+        "--advbase",
+        default="1",
+        metavar="SECS",
+        help=f"advert interval, {_RANGES['advbase']}",
+    )
+    g.add_argument(
+        "-k",
+        "--advskew",
+        default="0",
+        metavar="SKEW",
+        help=f"skew in 1/256 s, {_RANGES['advskew']}",
+    )
     g.add_argument("-u", "--upscript", metavar="FILE", help="run when becoming master")
     g.add_argument("-d", "--downscript", metavar="FILE", help="run when becoming backup")
     g.add_argument(
@@ -325,7 +317,7 @@ _GROUP_FLAGS = [
 
 def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     """Build the daemon configuration from parsed flags (or from --config)."""
-    facility = _facility(args.facility)
+    facility = parse_facility("--facility", args.facility)
     track_flags = {key: getattr(args, f"track_{key}") for key in TRACK_FLAGS}
     if args.config is not None:
         used_track = [TRACK_FLAGS[k] for k, v in track_flags.items() if v is not None]
@@ -339,8 +331,6 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
             raise ConfigError(
                 "--config", args.config, f"not together with group options ({', '.join(used)})"
             )
-        from pycarp.config.toml import load_config_and_options
-
         loaded, written = load_config_and_options(pathlib.Path(args.config))
         return DaemonConfig(
             groups=loaded.groups,
@@ -413,9 +403,3 @@ def _destination(args: argparse.Namespace) -> str | None:
 
 def _destination_flag(args: argparse.Namespace) -> str:
     return next((f"--{f}" for f in ("mcast", "nomcast") if getattr(args, f)), "--peer")
-
-
-def _facility(name: str | None) -> str | None:
-    if name is not None and name not in SYSLOG_FACILITIES:
-        raise ConfigError("--facility", name, "one of " + ", ".join(SYSLOG_FACILITIES))
-    return name

@@ -23,17 +23,13 @@ import re
 import stat
 import typing
 
-from pycarp.core.auth import IPAddress
-from pycarp.core.settings import GroupSettings
+from pycarp.core.constants import IPAddress, IPInterface
+from pycarp.core.settings import SETTING_RANGES, GroupSettings, Range
 
 if typing.TYPE_CHECKING:
     from pycarp.config.tracks import TrackConfig
 
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-
 DEFAULT_SCRIPT_TIMEOUT = 30.0
-CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
-CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
 SHOWN_LIMIT = 60  # characters of a value an error message shows
 PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (20 bytes are used)
 
@@ -227,8 +223,9 @@ def parse_int(field: str, value: object, low: int, high: int) -> int:
         number = value
     elif isinstance(value, str) and _DECIMAL.fullmatch(value):
         number = int(value)
-    if number is None or not low <= number <= high:
-        raise ConfigError(field, value, f"an integer from {low} to {high}")
+    allowed = Range(low, high)
+    if number is None or not allowed.contains(number):
+        raise ConfigError(field, value, allowed.allowed())
     return number
 
 
@@ -240,9 +237,29 @@ def parse_seconds(field: str, value: object, low: float, high: float) -> float:
     seconds = None
     if isinstance(number, int | float) and not isinstance(number, bool):
         seconds = float(number)
-    if seconds is None or not low <= seconds <= high:  # NaN fails the comparison too
-        raise ConfigError(field, value, f"seconds from {low:g} to {high:g}")
+    allowed = Range(low, high, "seconds")
+    if seconds is None or not allowed.contains(seconds):  # NaN is in no range
+        raise ConfigError(field, value, allowed.allowed())
     return seconds
+
+
+def parse_setting(field: str, value: object, setting: str) -> int:
+    """A whole-number protocol setting (``vhid``, ``advskew``...) in the range GroupSettings
+    allows for ``setting`` (:data:`~pycarp.core.settings.SETTING_RANGES`); ``field`` is how
+    the user wrote it (``--advskew``, ``group[2].advskew``)."""
+    allowed = SETTING_RANGES[setting]
+    if allowed.unit is not None:
+        raise TypeError(f"{setting} takes {allowed.unit}: parse it with parse_setting_seconds")
+    return parse_int(field, value, int(allowed.low), int(allowed.high))
+
+
+def parse_setting_seconds(field: str, value: object, setting: str) -> float:
+    """A protocol setting in seconds (a ``Range`` with unit ``"seconds"``), as
+    :func:`parse_setting` does for whole numbers."""
+    allowed = SETTING_RANGES[setting]
+    if allowed.unit != "seconds":
+        raise TypeError(f"{setting} is not in seconds: parse it with parse_setting")
+    return parse_seconds(field, value, allowed.low, allowed.high)
 
 
 def read_passfile(field: str, path: str) -> bytes:

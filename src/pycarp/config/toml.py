@@ -53,25 +53,17 @@ import tomllib
 from collections.abc import Callable
 
 from pycarp.config.build import RawGroup, build_group
-from pycarp.config.flags import SYSLOG_FACILITIES
+from pycarp.config.facility import parse_facility
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, shown
 from pycarp.config.operate import Operate, resolve
 from pycarp.config.tracks import TrackConfig, build_track, check_tracks
+from pycarp.core.settings import SETTING_RANGES
 
 _GROUP_KEYS = {f.name for f in dataclasses.fields(RawGroup)}
 _DAEMON_KEYS = {"debug", "facility", *(f.name for f in dataclasses.fields(Operate))}
 # Numbers are TOML numbers. A quoted "12" is refused rather than converted: the front end for
 # command lines takes digits as text, a file has a type for numbers and says what it means.
-_NUMBER_KEYS = {
-    "vhid",
-    "advbase",
-    "advskew",
-    "dead_ratio",
-    "script_timeout",
-    "priority",
-    "interval",
-    "preempt_delay",
-}
+_NUMBER_KEYS = (_GROUP_KEYS & set(SETTING_RANGES)) | {"script_timeout"}
 # CARP's timing and key mean nothing in a VRRPv3 group: written there, they are a mistake.
 _CARP_ONLY = ("advbase", "advskew", "dead_ratio", "signature_mode")
 
@@ -116,13 +108,7 @@ def load_config_and_options(path: pathlib.Path) -> tuple[DaemonConfig, Operate]:
                 f"one group per vhid and interface: group[{first}] has it",
             )
         built.append(group)
-    facility = daemon.get("facility")
-    if facility is not None and (
-        not isinstance(facility, str) or facility not in SYSLOG_FACILITIES
-    ):
-        raise ConfigError(
-            f"{path}: [daemon].facility", facility, "one of " + ", ".join(SYSLOG_FACILITIES)
-        )
+    facility = parse_facility(f"{path}: [daemon].facility", daemon.get("facility"))
     debug = daemon.get("debug", False)
     if not isinstance(debug, bool):
         raise ConfigError(f"{path}: [daemon].debug", debug, "true or false")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.table import State
 

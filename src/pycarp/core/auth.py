@@ -23,9 +23,9 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-KEY_LEN = 20  # CARP_KEY_LEN: FreeBSD truncates longer passphrases to 20 bytes
+from pycarp.core.constants import IPAddress
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+KEY_LEN = 20  # CARP_KEY_LEN: FreeBSD truncates longer passphrases to 20 bytes
 
 
 class SignatureMode(enum.Enum):

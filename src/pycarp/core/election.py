@@ -21,12 +21,10 @@ Without both addresses there is no tie to break: the master steps down, as the k
 from __future__ import annotations
 
 import enum
-import ipaddress
 
+from pycarp.core.constants import IPAddress
 from pycarp.core.table import Input
 from pycarp.core.timing import MAX_WIRE_ADVSKEW, advertisement_interval, master_down_interval
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Verdict(enum.Enum):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import Action, PacketDropped
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.replay import RandomSource
 from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR, GroupSettings

@@ -27,7 +27,8 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
 from pycarp.core.election import VERDICT_INPUT, Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource

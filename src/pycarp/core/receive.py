@@ -13,11 +13,11 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import PacketDropped
 from pycarp.core.auth import Signer
+from pycarp.core.constants import CARP_TTL
 from pycarp.core.replay import ReplayGuard
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 
-WIRE_TTL = 255  # sent with 255; anything less crossed a router (multicast mode only)
 MISMATCH = "digest does not verify: passphrase or address set differ"
 
 
@@ -30,7 +30,7 @@ def validate(
     explained here (that costs one more HMAC per address): the machine asks
     :meth:`~pycarp.core.auth.Signer.explain_mismatch` only for drops it will report.
     """
-    if settings.multicast and packet.ttl != WIRE_TTL:
+    if settings.multicast and packet.ttl != CARP_TTL:
         raise wire.DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
     payload = wire.check(packet.payload)
     if payload[1] != settings.vhid:

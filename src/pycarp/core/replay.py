@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 
 COUNTER_SPACE = 2**64
 MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run

@@ -11,9 +11,10 @@ import dataclasses
 import enum
 import ipaddress
 
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
+from pycarp.core.auth import KEY_LEN, SignatureMode
+from pycarp.core.constants import MAX_VHID, IPAddress
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
-from pycarp.core.vrrpwire import MAX_ADDRESSES, MAX_INTERVAL_CS, ChecksumMode
+from pycarp.core.vrrpwire import MAX_ADDRESSES, MAX_INTERVAL_CS, OWNER_PRIORITY, ChecksumMode
 
 MAX_CONFIG_ADVSKEW = 254  # 255 is reserved for the bow-out advert
 DEFAULT_DEMOTION_FACTOR = MAX_WIRE_ADVSKEW  # FreeBSD ifdown/senderr_demotion_factor
@@ -42,9 +43,56 @@ class SettingsError(ValueError):
         self.allowed = allowed
 
 
-def _check_range(field: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(field, value, f"an integer from {low} to {high}")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Range:
+    """The values a numeric setting may take, both ends included.
+
+    ``unit`` None means whole numbers only; a unit (``"seconds"``) allows a decimal number.
+    ``allowed()`` is the text every error about the setting ends with, wherever it was written.
+    """
+
+    low: float
+    high: float
+    unit: str | None = None
+
+    def contains(self, value: object) -> bool:
+        if isinstance(value, bool):  # True is an int to Python, never a number to a user
+            return False
+        kinds = int if self.unit is None else (int, float)
+        return isinstance(value, kinds) and self.low <= value <= self.high  # NaN fails
+
+    def allowed(self) -> str:
+        what = "an integer" if self.unit is None else self.unit
+        return f"{what} from {self.low:g} to {self.high:g}"
+
+    def __str__(self) -> str:  # for --help: "1-255"
+        return f"{self.low:g}-{self.high:g}"
+
+
+# Every numeric protocol setting of GroupSettings and what it may be: the one place a range is
+# written. GroupSettings checks it; the configuration front ends (flags, TOML, --check-config)
+# and the simulator's options parse with it, so their errors name the same range. A new setting
+# is a field of GroupSettings plus a row here (``Range(low, high)`` for whole numbers,
+# ``Range(low, high, "seconds")`` for a decimal), parsed in config/build.py with
+# ``parse_setting`` or ``parse_setting_seconds``; tests/config/test_ranges.py then checks it on
+# every front end that has it.
+SETTING_RANGES: dict[str, Range] = {
+    "vhid": Range(1, MAX_VHID),
+    "advbase": Range(1, 255),
+    "advskew": Range(0, MAX_CONFIG_ADVSKEW),
+    "dead_ratio": Range(1, 255),
+    "senderr_demotion": Range(0, MAX_WIRE_ADVSKEW),
+    # VRRPv3 (RFC 9568): 255 is the address owner; the interval is 12 bits of centiseconds
+    # (its 0.01 s steps are checked on top); preempt_delay as keepalived's.
+    "priority": Range(1, OWNER_PRIORITY),
+    "interval": Range(0.01, MAX_INTERVAL_CS / 100, "seconds"),
+    "preempt_delay": Range(0, MAX_PREEMPT_DELAY, "seconds"),
+}
+
+
+def whole_centiseconds(seconds: float) -> bool:
+    """``seconds`` is a whole number of centiseconds (VRRPv3's unit), within float rounding."""
+    return abs(seconds * 100 - round(seconds * 100)) <= CENTISECOND_SLACK
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,13 +132,12 @@ class GroupSettings:
         return self.protocol is Protocol.VRRP3
 
     def __post_init__(self) -> None:
+        for field, allowed in SETTING_RANGES.items():
+            value = getattr(self, field)
+            if not allowed.contains(value):
+                raise SettingsError(field, value, allowed.allowed())
         if self.vrrp:
             self._check_vrrp()
-        _check_range("vhid", self.vhid, 1, 255)
-        _check_range("advbase", self.advbase, 1, 255)
-        _check_range("advskew", self.advskew, 0, MAX_CONFIG_ADVSKEW)
-        _check_range("dead_ratio", self.dead_ratio, 1, 255)
-        _check_range("senderr_demotion", self.senderr_demotion, 0, MAX_WIRE_ADVSKEW)
         if not self.passphrase and not self.vrrp:
             raise SettingsError("passphrase", "", f"1 to {KEY_LEN} bytes")
         if len(self.passphrase) > KEY_LEN:
@@ -106,19 +153,10 @@ class GroupSettings:
             raise SettingsError("addresses", self.addresses, "each address once")
 
     def _check_vrrp(self) -> None:
-        """VRRPv3's own rules: ranges, no key, one family per advert, sent from our address."""
-        _check_range("priority", self.priority, 1, 255)
-        centiseconds = self.interval * 100 if isinstance(self.interval, int | float) else -1
-        if (
-            isinstance(self.interval, bool)
-            or not 1 <= centiseconds <= MAX_INTERVAL_CS
-            or abs(centiseconds - round(centiseconds)) > CENTISECOND_SLACK
-        ):
+        """VRRPv3's own rules beyond the ranges: the interval's 0.01 s steps, no key, one
+        family per advert, sent from our address."""
+        if not whole_centiseconds(self.interval):
             raise SettingsError("interval", self.interval, INTERVAL_ALLOWED)
-        if not 0 <= self.preempt_delay <= MAX_PREEMPT_DELAY:
-            raise SettingsError(
-                "preempt_delay", self.preempt_delay, f"seconds from 0 to {MAX_PREEMPT_DELAY:g}"
-            )
         if self.passphrase:
             raise SettingsError("passphrase", "<given>", "none: VRRPv3 has no authentication")
         if self.source is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 
 REPORT_WINDOW = 600.0  # seconds: each (reason, sender) is reported at most once per window
 REPORT_LIMIT = 64  # distinct (reason, sender) pairs reported per window; the rest are counted

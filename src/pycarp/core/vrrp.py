@@ -26,7 +26,7 @@ import typing
 from pycarp.core import events as ev
 from pycarp.core import vrrpwire
 from pycarp.core.actions import AddressListMismatch, SendAdvertisement
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.election import VERDICT_INPUT, Verdict
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason, DropStats

@@ -23,7 +23,7 @@ import enum
 import ipaddress
 import struct
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.wire import DecodeError, internet_checksum
 

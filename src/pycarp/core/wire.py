@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from pycarp.core.constants import MAX_VHID
 from pycarp.core.stats import DropReason
 
 PAYLOAD_LEN = 36
@@ -24,7 +25,6 @@ CARP_VERSION = 2
 TYPE_ADVERTISEMENT = 1
 AUTHLEN = 7  # 32-bit words of counter (2) + digest (5)
 DIGEST_LEN = 20
-MAX_VHID = 255
 MAX_ADVBASE = 255
 MAX_ADVSKEW = 255  # on the wire; 255 is only ever sent by a host bowing out
 

@@ -17,7 +17,7 @@ import subprocess
 import time
 import typing
 
-from pycarp.core import vrrpwire, wire
+from pycarp.core import timing, vrrpwire, wire
 from pycarp.lab import namespaces
 from pycarp.lab.naming import BRIDGE, SWITCH, LabError
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
@@ -164,7 +164,7 @@ def failover_gap(adverts: list[Advert], old: str, new: str, *, vhid: int, after:
     ``after`` excludes earlier history (e.g. the moment of the kill minus a little): the first
     advert of ``new`` for ``vhid`` after it is the takeover advert.
     """
-    of_vhid = [a for a in adverts if a.advert.vhid == vhid and not _bow_out(a)]
+    of_vhid = [a for a in adverts if a.advert.vhid == vhid and not is_bow_out(a)]
     firsts = [a.timestamp for a in of_vhid if a.source == new and a.timestamp >= after]
     if not firsts:
         raise LabError(f"no advert from {new} for vhid {vhid} after t={after:.3f}")
@@ -175,5 +175,7 @@ def failover_gap(adverts: list[Advert], old: str, new: str, *, vhid: int, after:
     return first_new - lasts[-1]
 
 
-def _bow_out(advert: Advert) -> bool:
-    return advert.advert.advbase == 255 and advert.advert.advskew == 255
+def is_bow_out(advert: Advert) -> bool:
+    """A host leaving the group: it advertises the slowest timing (core/timing.py)."""
+    timing_on_wire = (advert.advert.advbase, advert.advert.advskew)
+    return timing_on_wire == (timing.BOW_OUT_ADVBASE, timing.BOW_OUT_ADVSKEW)

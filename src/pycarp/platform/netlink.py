@@ -44,7 +44,8 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from pycarp.platform.ports import IPInterface, LinkState
+from pycarp.core.constants import IPInterface
+from pycarp.platform.ports import LinkState
 
 _IFF_UP = 0x1
 _IFF_LOWER_UP = 0x10000

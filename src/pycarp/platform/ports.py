@@ -8,11 +8,9 @@ Blocking calls (netlink, ARP) are run by the runtime in a worker thread, off the
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import typing
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+from pycarp.core.constants import IPAddress, IPInterface
 
 
 class ReceivedPacket(typing.NamedTuple):

@@ -26,12 +26,9 @@ import socket
 import struct
 import typing
 
-from pycarp.platform.ports import IPAddress, ReceivedPacket
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, CARP_PROTOCOL, CARP_TTL, IPAddress
+from pycarp.platform.ports import ReceivedPacket
 
-CARP_PROTOCOL = 112
-CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
-CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
-CARP_TTL = 255
 # DSCP CS7 (network control), what FreeBSD's net.inet.carp.dscp defaults to.
 CARP_TRAFFIC_CLASS = 0xE0
 

@@ -29,13 +29,14 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
+from pycarp.core.constants import IPInterface
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
 from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
-from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
+from pycarp.platform.ports import AdvertSocket, Platform
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
 

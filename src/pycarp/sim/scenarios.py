@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from pycarp.core.settings import MAX_CONFIG_ADVSKEW, GroupSettings
+from pycarp.core.settings import MAX_CONFIG_ADVSKEW, SETTING_RANGES, GroupSettings, Range
 from pycarp.core.timing import advertisement_interval, master_down_interval
 from pycarp.sim import DEFAULT_PASSPHRASE, group, vrrp_group
 from pycarp.sim import faults as fl
@@ -299,9 +299,16 @@ SCENARIOS: dict[str, Scenario] = {
 # -- options -> params -> run --------------------------------------------------------------------
 
 
-def _check_int(option: str, value: int, low: int, high: int, why: str = "") -> None:
-    if not low <= value <= high:
-        raise OptionError(option, value, f"an integer from {low} to {high}{why}")
+def _check_int(option: str, value: int, low: float, high: float, why: str = "") -> None:
+    allowed = Range(low, high)
+    if not allowed.contains(value):
+        raise OptionError(option, value, f"{allowed.allowed()}{why}")
+
+
+def _check_setting(option: str, value: int, setting: str, why: str = "") -> None:
+    """A protocol setting in the range GroupSettings allows (core/settings.py)."""
+    allowed = SETTING_RANGES[setting]
+    _check_int(option, value, allowed.low, allowed.high, why)
 
 
 def _check_float(option: str, value: float, low: float, high: float, what: str) -> None:
@@ -320,7 +327,7 @@ def resolve(name: str, options: Options) -> Params:
     advskews = options.advskews
     if advskews is not None:
         for advskew in advskews:
-            _check_int("--advskew", advskew, 0, MAX_CONFIG_ADVSKEW, " for each host")
+            _check_setting("--advskew", advskew, "advskew", " for each host")
         if options.hosts is not None and len(advskews) != options.hosts:
             raise OptionError(
                 "--advskew", ",".join(map(str, advskews)), f"one value per host: {options.hosts}"
@@ -329,8 +336,8 @@ def resolve(name: str, options: Options) -> Params:
             "--advskew", len(advskews), scenario.min_hosts, MAX_HOSTS, f" values{for_scenario}"
         )
     hosts = options.hosts if options.hosts is not None else len(advskews or ()) or 3
-    _check_int("--advbase", options.advbase, 1, 255)
-    _check_int("--dead-ratio", options.dead_ratio, 1, 255)
+    _check_setting("--advbase", options.advbase, "advbase")
+    _check_setting("--dead-ratio", options.dead_ratio, "dead_ratio")
     loss = scenario.default_loss if options.loss is None else options.loss
     _check_float("--loss", loss, 0.0, 1.0, "a probability")
     _check_float("--delay", options.delay, 0.0, MAX_DELAY, "seconds")

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable, Sequence
 
 from pycarp.core.auth import SignatureMode, Signer
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 
 IFCONFIG_KEY_LEN = 19  # strlcpy(key, pass, 20): 19 bytes and the NUL
 KERNEL_KEY_LEN = 20  # CARP_KEY_LEN, only reachable through netlink/ioctl

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 
 
 class NotVrrp(ValueError):
