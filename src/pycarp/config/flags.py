@@ -84,8 +84,9 @@ healthy node is left does it hold the address. More tracks, interfaces and files
 VRRPv3 (--vrrp3, RFC 9568): the group speaks VRRPv3 instead of CARP: --priority decides
 (higher wins, equal: the higher --srcip), adverts every --interval seconds (0.01-40.95),
 preempt on unless --no-preempt. VRRPv3 HAS NO AUTHENTICATION: anybody on the segment can take
-the addresses over; no --pass/--passfile then. Interoperates with keepalived (vrrp_version 3)
-and FreeBSD (carpver 3); --vrrp-checksum rfc9568 for keepalived's v3_checksum_as_v2.
+the addresses over; no --pass/--passfile then. Tested live with keepalived (vrrp_version 3);
+FreeBSD's carpver 3 uses the same wire format (not tested against FreeBSD). --vrrp-checksum
+rfc9568 for keepalived's v3_checksum_as_v2.
 
 A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
 `pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
