@@ -137,6 +137,24 @@ def test_ipv4_options_are_skipped(capsys: pytest.CaptureFixture[str]) -> None:
     assert FIRST["decoded"]["md"] in out
 
 
+def test_openbsd_sub_second_advert_with_a_demote_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    adv = wire.decode(PAYLOAD)
+    openbsd = wire.encode(
+        wire.Advertisement(
+            vhid=adv.vhid, advbase=0, advskew=25, counter=adv.counter, digest=adv.digest, demote=3
+        )
+    )
+    code, out, _ = run(capsys, openbsd.hex())
+    assert code == 0
+    assert "advbase 0, advskew 25 (every 0.098 s, sub-second: OpenBSD's advbase 0)" in out
+    assert "demote 3 (OpenBSD's demote count" in out
+    code, out, _ = run(capsys, openbsd.hex(), "--json")
+    carp = json.loads(out)["carp"]
+    assert (carp["advbase"], carp["demote"], carp["interval"]) == (0, 3, 25 / 256)
+
+
 def test_a_ttl_other_than_255_is_pointed_out(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, ipv4(PAYLOAD, ttl=64).hex())
     assert code == 0

@@ -114,8 +114,8 @@ def test_bad_values_exit_2_with_one_line(
 
 
 def test_bad_values_through_the_run_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main.main(["run", *GOOD, "-p", SECRET, "-b", "0"]) == 2
-    assert one_error_line(capsys).startswith("pycarp: error: --advbase: 0")
+    assert cli_main.main(["run", *GOOD, "-p", SECRET, "-b", "256"]) == 2
+    assert one_error_line(capsys).startswith("pycarp: error: --advbase: 256")
 
 
 def test_config_together_with_group_flags(

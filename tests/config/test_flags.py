@@ -257,6 +257,16 @@ def test_extensions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     assert group.script_timeout == 2.5
 
 
+def test_sub_second_advbase_and_demote_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBSD's advbase 0 (every advskew/256 s) and its demote byte, from the command line.
+    monkeypatch.setenv(PASS_ENV, "from-env")
+    argv = with_base("", ["-b", "0", "-k", "25", "--demote-on-wire", "byte"])
+    settings = the_group(parse(argv)).settings
+    assert (settings.advbase, settings.advskew) == (0, 25)
+    assert settings.demote_on_wire.value == "byte"
+    assert the_group(parse(with_base("", []))).settings.demote_on_wire.value == "advskew"
+
+
 # -- invalid values: one line, naming the option, never the secret -------------------------
 
 
@@ -297,7 +307,7 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("vhid word", lambda t: [*_P, "-v", "one"], "--vhid"),
     ("advskew 255", lambda t: [*_P, "--advskew", "255"], "--advskew"),
     ("advskew negative", lambda t: [*_P, "-k", "-1"], "--advskew"),
-    ("advbase 0", lambda t: [*_P, "--advbase", "0"], "--advbase"),
+    ("advbase negative", lambda t: [*_P, "--advbase", "-1"], "--advbase"),
     ("advbase 256", lambda t: [*_P, "-b", "256"], "--advbase"),
     ("deadratio 0", lambda t: [*_P, "-r", "0"], "--deadratio"),
     ("bad srcip", lambda t: [*_P, "-s", "198.51.100.300"], "--srcip"),
@@ -323,6 +333,7 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("bad facility", lambda t: [*_P, "-f", "nosuchfacility"], "--facility"),
     ("bad signature mode", lambda t: [*_P, "--signature-mode", "md5"], "--signature-mode"),
     ("bad address mode", lambda t: [*_P, "--address-mode", "magic"], "--address-mode"),
+    ("bad demote-on-wire", lambda t: [*_P, "--demote-on-wire", "pad"], "--demote-on-wire"),
     ("script timeout 0", lambda t: [*_P, "--script-timeout", "0"], "--script-timeout"),
     ("script timeout word", lambda t: [*_P, "--script-timeout", "soon"], "--script-timeout"),
     ("bad notify", lambda t: [*_P, "--notify", "unbalanced 'quote"], "--notify"),

@@ -234,8 +234,9 @@ def test_an_address_list_mismatch_is_said_once_per_sender_counted_and_not_droppe
         (advert(200, source=OUR_SOURCE), DropReason.OWN_PACKET),
         (advert(200, mode=ChecksumMode.RFC9568), DropReason.BAD_CHECKSUM),
         (received(b"\x21\x07" + bytes(34)), DropReason.BAD_VERSION),  # a CARP-looking packet
+        (advert(200, interval_cs=0), DropReason.BAD_INTERVAL),
     ],
-    ids=["ttl", "vrid", "own", "checksum-form", "carp"],
+    ids=["ttl", "vrid", "own", "checksum-form", "carp", "interval-0"],
 )
 def test_invalid_packets_are_counted_drops(packet: ev.PacketReceived, reason: DropReason) -> None:
     m = backup(machine())

@@ -176,7 +176,7 @@ def test_broken_packets_are_dropped_with_the_reason_that_fits() -> None:
     assert _reason(_resum(bytes([0x32]) + good[1:])) is DropReason.BAD_TYPE
     assert _reason(good[:6] + bytes([good[6] ^ 1]) + good[7:]) is DropReason.BAD_CHECKSUM
     assert _reason(_good(vrid=0)) is DropReason.BAD_VHID
-    assert _reason(_good(interval_cs=0)) is DropReason.BAD_ADVBASE
+    assert _reason(_good(interval_cs=0)) is DropReason.BAD_INTERVAL
     # An IPv4 message read as IPv6 (16 bytes per address) is too short for its count.
     assert _reason(good, V6) is DropReason.TOO_SHORT
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.core.settings import DemoteOnWire
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval, describe_interval
 
 
 def check_config(config: DaemonConfig) -> int:
@@ -99,7 +101,12 @@ def _group_line(group: GroupConfig) -> str:
             f"{settings.vrrp_checksum.value} checksum"
         )
     else:
-        timing = f"advbase {settings.advbase}, advskew {settings.advskew}"
+        interval = describe_interval(advertisement_interval(settings.advbase, settings.advskew))
+        timing = f"advbase {settings.advbase}, advskew {settings.advskew} (every {interval})"
+        if settings.advbase == SUB_SECOND_ADVBASE:
+            timing += ", sub-second as OpenBSD's advbase 0 (FreeBSD peers cannot go below 1)"
+        if settings.demote_on_wire is DemoteOnWire.BYTE:
+            timing += "; demotion in the demote byte (OpenBSD; FreeBSD and ucarp peers ignore it)"
     return f"{group.name}: {addresses}; {timing}; {mode}"
 
 

@@ -278,10 +278,14 @@ def render_text(report: Report) -> str:
         lines.append(f"  not {what} advertisement: {error.detail} ({error.reason.value})")
         return "\n".join(lines)
     interval = advertisement_interval(adv.advbase, adv.advskew)
+    sub_second = ", sub-second: OpenBSD's advbase 0" if adv.advbase == 0 else ""
+    demote = f"demote {adv.demote}"
+    if adv.demote:
+        demote += " (OpenBSD's demote count: ranks behind any lower one, whatever the timing)"
     lines += [
         f"  CARP v{adv.version} advertisement: vhid {adv.vhid}, advbase {adv.advbase}, "
-        f"advskew {adv.advskew} (every {interval:.3f} s)",
-        f"  authlen {adv.authlen}, demote {adv.demote}, checksum {_checksum(report.payload)} (ok)",
+        f"advskew {adv.advskew} (every {interval:.3f} s{sub_second})",
+        f"  authlen {adv.authlen}, {demote}, checksum {_checksum(report.payload)} (ok)",
         f"  counter {adv.counter} (0x{adv.counter:016x})",
         f"  digest  {adv.digest.hex()}",
     ]

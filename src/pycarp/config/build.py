@@ -36,6 +36,7 @@ from pycarp.core.settings import (
     DEFAULT_PRIORITY,
     INTERVAL_ALLOWED,
     SETTING_RANGES,
+    DemoteOnWire,
     GroupSettings,
     Protocol,
     SettingsError,
@@ -48,7 +49,7 @@ _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _VHIDS = SETTING_RANGES["vhid"].allowed()
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
-_E = typing.TypeVar("_E", SignatureMode, AddressMode, Protocol, ChecksumMode)
+_E = typing.TypeVar("_E", SignatureMode, AddressMode, DemoteOnWire, Protocol, ChecksumMode)
 # Keys that mean something for one protocol only: giving one to the other is a mistake.
 VRRP_ONLY = ("priority", "interval", "preempt_delay", "vrrp_checksum")
 
@@ -70,6 +71,7 @@ class RawGroup:
     preempt: object = None  # None: the protocol's default (CARP off, VRRPv3 on)
     neutral: bool = False
     signature_mode: object = "kernel"
+    demote_on_wire: object = "advskew"
     address_mode: object = "auto"
     upscript: object = None
     downscript: object = None
@@ -123,6 +125,7 @@ def build_group(
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
+            demote_on_wire=_choice(name("demote_on_wire"), raw.demote_on_wire, DemoteOnWire),
             **protocol_settings,  # type: ignore[arg-type]
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms

@@ -40,6 +40,7 @@ FLAG_NAMES = {
     "advskew": "--advskew",
     "dead_ratio": "--deadratio",
     "signature_mode": "--signature-mode",
+    "demote_on_wire": "--demote-on-wire",
     "address_mode": "--address-mode",
     "upscript": "--upscript",
     "downscript": "--downscript",
@@ -143,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--advbase",
         default="1",
         metavar="SECS",
-        help=f"advert interval, {_RANGES['advbase']}",
+        help=f"advert interval, {_RANGES['advbase']} s; 0 = sub-second (OpenBSD): every "
+        "advskew/256 s",
     )
     g.add_argument(
         "-k",
@@ -188,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         "as FreeBSD CARP does, so clients' ARP/ND entries never change on a takeover; needs "
         "native address mode and sets arp_ignore=1, arp_announce=2 on IF (restored at exit). "
         "Hypervisors and clouds that drop frames from unknown MACs break it: see docs/behaviour.md",
+    )
+    e.add_argument(
+        "--demote-on-wire",
+        default="advskew",
+        metavar="WHERE",
+        help="where our demotion is sent: advskew (FreeBSD, ucarp; default) or byte "
+        "(OpenBSD's demote count); the byte peers send is always honoured",
     )
     e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
@@ -306,6 +315,7 @@ _GROUP_FLAGS = [
     "advskew",
     "deadratio",
     "signature_mode",
+    "demote_on_wire",
     "address_mode",
     "script_timeout",
     "protocol",
@@ -355,6 +365,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         preempt=args.preempt,
         neutral=args.neutral,
         signature_mode=args.signature_mode,
+        demote_on_wire=args.demote_on_wire,
         address_mode=args.address_mode,
         upscript=args.upscript,
         downscript=args.downscript,

@@ -18,8 +18,9 @@
     passfile = "/etc/pycarp/secret"   # or pass_env = "VAR", or passphrase = "..."
     addresses = ["198.51.100.100/24", "2001:db8::100/64"]
     advbase = 1
-    advskew = 0
+    advskew = 0                       # advbase 0: sub-second, every advskew/256 s (OpenBSD)
     preempt = false
+    demote_on_wire = "advskew"        # or "byte": demotion in OpenBSD's demote byte
 
     [[group]]                          # VRRPv3 (RFC 9568): no authentication at all
     protocol = "vrrp3"

@@ -33,7 +33,7 @@ from pycarp.core.election import VERDICT_INPUT, Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
 from pycarp.core.senderrors import SendErrorDemotion
-from pycarp.core.settings import GroupSettings
+from pycarp.core.settings import DemoteOnWire, GroupSettings
 from pycarp.core.stall import judged_as_paused, stall_threshold
 from pycarp.core.stats import DropReason
 from pycarp.core.table import CAUSES, TRANSITIONS, Input, State, Step, Transition
@@ -41,11 +41,14 @@ from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
     SKEW_UNIT,
+    SUB_SECOND_ADVBASE,
     advertisement_interval,
     master_down_interval,
     wire_advskew,
 )
 from pycarp.core.vrrp import VRRP_TRANSITIONS, VrrpRules
+
+MAX_DEMOTE_BYTE = 255  # OpenBSD caps the demote count it sends at one byte
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 
@@ -85,6 +88,7 @@ class GroupMachine:
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
         self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
+        self.last_demote = 0  # its demote byte (OpenBSD's demote count; 0 from FreeBSD, ucarp)
         self.adverts_received = 0  # valid adverts (for the status view)
         self._rng = rng
         self._signer = Signer(
@@ -119,7 +123,16 @@ class GroupMachine:
 
     @property
     def advskew_on_wire(self) -> int:
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return self.settings.advskew
         return wire_advskew(self.settings.advskew, self.demotion)
+
+    @property
+    def demote_on_wire(self) -> int:
+        """The demote byte we send (and compare with what we hear): OpenBSD style only."""
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return max(0, min(self.demotion, MAX_DEMOTE_BYTE))
+        return 0
 
     @property
     def advertisement_interval(self) -> float:
@@ -129,11 +142,21 @@ class GroupMachine:
 
     @property
     def master_down_interval(self) -> float:
+        """Ours (FreeBSD's formula; OpenBSD's at advbase 0), but at advbase 0 never shorter than
+        ``dead_ratio`` intervals of the master we last heard (as VRRPv3 learns the master's
+        interval). OpenBSD waits 3 of its *own* intervals, so a backup with a much smaller
+        advskew times out between a slow master's adverts: it preempts without preempt, and
+        when the demote byte makes it lose, it claims and yields again every few intervals."""
         if self.vrrp is not None:
             return self.vrrp.master_down_interval(self.demotion)
-        return master_down_interval(
-            self.settings.advbase, self.advskew_on_wire, self.settings.dead_ratio
-        )
+        settings = self.settings
+        own = master_down_interval(settings.advbase, self.advskew_on_wire, settings.dead_ratio)
+        heard = self.last_timing
+        if settings.advbase != SUB_SECOND_ADVBASE or heard is None:
+            return own
+        if heard == (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW):
+            return own
+        return max(own, settings.dead_ratio * advertisement_interval(*heard))
 
     # -- the one entry point -----------------------------------------------------------------
 
@@ -189,7 +212,8 @@ class GroupMachine:
     def stall_threshold(self) -> float:
         if self.vrrp is not None:
             return self.vrrp.stall_threshold()
-        return stall_threshold(self.settings.advbase, self.settings.dead_ratio)
+        settings = self.settings
+        return stall_threshold(settings.advbase, settings.dead_ratio, self.advskew_on_wire)
 
     def timer_overdue(self, now: float) -> bool:
         """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
@@ -239,6 +263,7 @@ class GroupMachine:
             return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
         self.last_master = packet.source
         self.last_timing = (adv.advbase, adv.advskew)
+        self.last_demote = adv.demote if self.settings.honour_demote_byte else 0
         self.adverts_received += 1
         verdict = judge(
             our_advbase=self.settings.advbase,
@@ -248,17 +273,25 @@ class GroupMachine:
             dead_ratio=self.settings.dead_ratio,
             our_address=self.settings.source,
             peer_address=packet.source,
+            our_demote=self.demote_on_wire,
+            peer_demote=self.last_demote,
         )
+        demote = f", demote {adv.demote}" if adv.demote or self.demote_on_wire else ""
         said = (
-            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}) is "
-            f"{verdict.value.replace('_', ' ')}"
+            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}"
+            f"{demote}) is {verdict.value.replace('_', ' ')}"
         )
         if verdict is not Verdict.SLOWER:
             return Classified(VERDICT_INPUT[verdict], said)
         # The preempt guard, resolved here into an input of its own so the table shows it.
         if self.settings.preempt:
             return Classified(Input.ADV_SLOWER_PREEMPT, f"preempting: {said}")
-        if last_resort(self.last_timing, self.advskew_on_wire):
+        if last_resort(
+            self.last_timing,
+            self.advskew_on_wire,
+            master_demote=self.last_demote,
+            our_demote=self.demote_on_wire,
+        ):
             return Classified(Input.ADV_SLOWER_PREEMPT, f"the master is only a last resort: {said}")
         return Classified(Input.ADV_SLOWER, said)
 
@@ -397,6 +430,7 @@ class GroupMachine:
             advskew=advskew,
             counter=counter,
             digest=self._signer.sign(counter.to_bytes(8, "big")),
+            demote=self.demote_on_wire,
         )
         send = SendAdvertisement(
             payload=wire.encode(adv),

@@ -33,6 +33,15 @@ class Protocol(enum.Enum):
     VRRP3 = "vrrp3"  # VRRPv3, RFC 9568: priorities, no authentication
 
 
+class DemoteOnWire(enum.Enum):
+    """Where our demotion travels: added to advskew (FreeBSD, ucarp's peers understand it) or in
+    the demote byte ``pad1`` with advskew left as configured (OpenBSD). Either way pycarp reads
+    the byte it receives (see :mod:`pycarp.core.election`)."""
+
+    ADVSKEW = "advskew"
+    BYTE = "byte"
+
+
 class SettingsError(ValueError):
     """A configuration value is out of range: ``field``, ``value`` and ``allowed`` say which."""
 
@@ -78,7 +87,7 @@ class Range:
 # every front end that has it.
 SETTING_RANGES: dict[str, Range] = {
     "vhid": Range(1, MAX_VHID),
-    "advbase": Range(1, 255),
+    "advbase": Range(0, 255),  # 0: OpenBSD's sub-second mode (pycarp.core.timing)
     "advskew": Range(0, MAX_CONFIG_ADVSKEW),
     "dead_ratio": Range(1, 255),
     "senderr_demotion": Range(0, MAX_WIRE_ADVSKEW),
@@ -101,6 +110,9 @@ class GroupSettings:
 
     ``multicast`` False means unicast to a peer: the TTL check is skipped, as FreeBSD does.
     ``neutral`` is ucarp's ``--neutral``: do not run the down hook on start-up.
+    ``advbase`` 0 is OpenBSD's sub-second mode (see :mod:`pycarp.core.timing`).
+    ``honour_demote_byte`` False ignores the demote byte peers send, as FreeBSD and ucarp do: no
+    configuration sets it; the simulator uses it to model those peers in mixed groups.
     """
 
     vhid: int
@@ -115,6 +127,8 @@ class GroupSettings:
     multicast: bool = True
     signature_mode: SignatureMode = SignatureMode.KERNEL
     senderr_demotion: int = DEFAULT_DEMOTION_FACTOR
+    demote_on_wire: DemoteOnWire = DemoteOnWire.ADVSKEW
+    honour_demote_byte: bool = True
     # VRRPv3 only (protocol VRRP3); advbase, advskew, dead_ratio and the passphrase are CARP's.
     protocol: Protocol = Protocol.CARP
     priority: int = DEFAULT_PRIORITY  # 1-254; 255 = the address owner
@@ -136,6 +150,13 @@ class GroupSettings:
             value = getattr(self, field)
             if not allowed.contains(value):
                 raise SettingsError(field, value, allowed.allowed())
+        if not isinstance(self.demote_on_wire, DemoteOnWire):
+            allowed = " or ".join(repr(m.value) for m in DemoteOnWire)
+            raise SettingsError("demote_on_wire", self.demote_on_wire, allowed)
+        if self.demote_on_wire is DemoteOnWire.BYTE and not self.honour_demote_byte:
+            raise SettingsError(
+                "honour_demote_byte", False, "true when the demotion is sent in the byte"
+            )
         if self.vrrp:
             self._check_vrrp()
         if not self.passphrase and not self.vrrp:

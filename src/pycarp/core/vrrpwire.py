@@ -167,7 +167,7 @@ def check(data: bytes, source: IPAddress, destination: IPAddress, mode: Checksum
     if data[1] == 0:
         raise DecodeError(DropReason.BAD_VHID, "VRID 0 (must be 1..255)")
     if int.from_bytes(message[4:6], "big") & 0x0FFF == 0:
-        raise DecodeError(DropReason.BAD_ADVBASE, "advert interval 0 (must be 1..4095 cs)")
+        raise DecodeError(DropReason.BAD_INTERVAL, "advert interval 0 (must be 1..4095 cs)")
     return message
 
 

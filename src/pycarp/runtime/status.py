@@ -14,6 +14,7 @@ from typing import Any
 
 from pycarp.core.explain import why
 from pycarp.core.table import State
+from pycarp.core.timing import advertisement_interval
 
 if typing.TYPE_CHECKING:
     from pycarp.core.machine import GroupMachine
@@ -61,6 +62,8 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "address": str(settings.source),
             "advbase": settings.advbase,
             "advskew": machine.advskew_on_wire,
+            "demote": machine.demote_on_wire,
+            "interval": advertisement_interval(settings.advbase, machine.advskew_on_wire),
             "is_us": True,
         }
     elif machine.state is State.BACKUP and machine.last_master is not None:
@@ -69,6 +72,8 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "address": str(machine.last_master),
             "advbase": advbase,
             "advskew": advskew,
+            "demote": machine.last_demote,
+            "interval": advertisement_interval(advbase, advskew),
             "is_us": False,
         }
     counters = driver.counters
@@ -84,6 +89,8 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
         "advbase": settings.advbase,
         "advskew": settings.advskew,
         "advskew_on_wire": machine.advskew_on_wire,
+        "demote_on_wire": settings.demote_on_wire.value,
+        "interval": machine.advertisement_interval,
         "preempt": settings.preempt,
         "demotion": machine.demotion,
         "demotion_sources": host.sources(driver.key).as_dict(),

@@ -2,7 +2,8 @@
 
 Each scenario is a short script: which hosts, which groups, which faults at which times. Script
 times are written in units of ``advbase`` (scaled up when ``dead_ratio`` is above 3), so "the
-master dies at t=10" at advbase 1 stays "well after convergence" at advbase 5.
+master dies at t=10" at advbase 1 stays "well after convergence" at advbase 5. At advbase 0
+(sub-second) the unit is the slowest host's interval, at least the 0.1 s the hosts take to boot.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import math
 from collections.abc import Callable
 
 from pycarp.core.settings import MAX_CONFIG_ADVSKEW, SETTING_RANGES, GroupSettings, Range
-from pycarp.core.timing import advertisement_interval, master_down_interval
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval, master_down_interval
 from pycarp.sim import DEFAULT_PASSPHRASE, group, vrrp_group
 from pycarp.sim import faults as fl
 from pycarp.sim.chaos import random_faults
+from pycarp.sim.mixed import KINDS, mixed_demote
 from pycarp.sim.seeds import stream
 from pycarp.sim.segment import Link
 from pycarp.sim.simulator import Simulator
@@ -78,8 +80,12 @@ class Params:
 
     @property
     def unit(self) -> float:
-        """Script time unit: advbase, stretched when dead_ratio is above 3."""
-        return self.advbase * max(self.dead_ratio, 3) / 3
+        """Script time unit: advbase, stretched when dead_ratio is above 3 (advbase 0: the
+        slowest host's interval, never under the boot spread)."""
+        base: float = self.advbase
+        if self.advbase == SUB_SECOND_ADVBASE:
+            base = max(advertisement_interval(0, max(self.advskews)), BOOT_SPREAD)
+        return base * max(self.dead_ratio, 3) / 3
 
     @property
     def expected_master(self) -> str:
@@ -108,6 +114,7 @@ class Scenario:
     description: str
     script: Script
     min_hosts: int = 2
+    default_hosts: int = 3
     default_duration: float = 30.0  # in script units (see Params.unit)
     min_duration: float = 10.0  # in script units: the last scripted event must happen
     default_loss: float = 0.0
@@ -285,6 +292,18 @@ SCENARIOS: dict[str, Scenario] = {
             script=_load_spread,
         ),
         Scenario(
+            name="mixed-demote",
+            description="hosts in turn FreeBSD (demotion in advskew, demote byte ignored), "
+            "OpenBSD (demotion in the demote byte), pycarp advskew and pycarp byte; half start "
+            "demoted, demotions change at random under 5 % loss until near the end: one master",
+            script=mixed_demote,
+            min_hosts=len(KINDS),
+            default_hosts=2 * len(KINDS),
+            default_duration=300.0,
+            min_duration=60.0,
+            default_loss=0.05,
+        ),
+        Scenario(
             name="random",
             description="random crashes, restarts, stops, link and partition faults and loss "
             "from the seed; everything is repaired near the end",
@@ -335,7 +354,8 @@ def resolve(name: str, options: Options) -> Params:
         _check_int(
             "--advskew", len(advskews), scenario.min_hosts, MAX_HOSTS, f" values{for_scenario}"
         )
-    hosts = options.hosts if options.hosts is not None else len(advskews or ()) or 3
+    hosts = options.hosts if options.hosts is not None else len(advskews or ()) or 0
+    hosts = hosts or scenario.default_hosts
     _check_setting("--advbase", options.advbase, "advbase")
     _check_setting("--dead-ratio", options.dead_ratio, "dead_ratio")
     loss = scenario.default_loss if options.loss is None else options.loss
@@ -365,7 +385,7 @@ def resolve(name: str, options: Options) -> Params:
     )
     unit = params.unit
     shortest = scenario.min_duration * unit
-    if name == "random":
+    if name in ("random", "mixed-demote"):
         shortest = max(shortest, 2 * params.settle_time)
     if options.duration is None:
         duration = scenario.default_duration * (1.0 if scenario.absolute_duration else unit)
