@@ -81,6 +81,8 @@ def test_vrrp3_daemons_elect_by_priority_and_say_what_differs_from_carp() -> Non
         assert group["vrrp"]["authentication"] is False
         assert group["vrrp"]["address_mismatches"] >= 1
         assert group["master"]["priority"] == 200
+        assert group["master"]["interval"] == 0.1  # learned from its adverts
+        assert group["interval"] == 0.1
         assert group["drops"] == {}
         assert "active with priority 200, above our 50" in group["why"]
         assert "VRRPv3 priority 200, interval 0.10 s" in lines[0]

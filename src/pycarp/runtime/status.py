@@ -117,10 +117,10 @@ def _vrrp_status(machine: GroupMachine, master: dict[str, Any] | None) -> dict[s
     rules = machine.vrrp
     if rules is None:
         return {}
-    if master is not None:
-        master["priority"] = (
-            rules.priority(machine.demotion) if master["is_us"] else rules.last_priority
-        )
+    if master is not None:  # CARP's timing fields mean nothing here: VRRPv3's instead
+        us = master["is_us"]
+        master["priority"] = rules.priority(machine.demotion) if us else rules.last_priority
+        master["interval"] = machine.settings.interval if us else rules.active_interval_cs / 100
     return {
         "vrrp": {
             "priority": machine.settings.priority,
