@@ -98,12 +98,20 @@ def _group_line(group: GroupConfig) -> str:
             if path
         ]
         mode = f"scripts ({', '.join(scripts) or 'none'})"
-    interval = describe_interval(advertisement_interval(settings.advbase, settings.advskew))
-    timing = f"advbase {settings.advbase}, advskew {settings.advskew} (every {interval})"
-    if settings.advbase == SUB_SECOND_ADVBASE:
-        timing += ", sub-second as OpenBSD's advbase 0 (FreeBSD peers cannot go below 1)"
-    if settings.demote_on_wire is DemoteOnWire.BYTE:
-        timing += "; demotion in the demote byte (OpenBSD; FreeBSD and ucarp peers ignore it)"
+    if settings.vrrp:
+        preempt = "preempt" if settings.preempt else "no preempt"
+        timing = (
+            f"VRRPv3 (no authentication), priority {settings.priority}, interval "
+            f"{settings.interval:.2f} s, {preempt}, "
+            f"{settings.vrrp_checksum.value} checksum"
+        )
+    else:
+        interval = describe_interval(advertisement_interval(settings.advbase, settings.advskew))
+        timing = f"advbase {settings.advbase}, advskew {settings.advskew} (every {interval})"
+        if settings.advbase == SUB_SECOND_ADVBASE:
+            timing += ", sub-second as OpenBSD's advbase 0 (FreeBSD peers cannot go below 1)"
+        if settings.demote_on_wire is DemoteOnWire.BYTE:
+            timing += "; demotion in the demote byte (OpenBSD; FreeBSD and ucarp peers ignore it)"
     return f"{group.name}: {addresses}; {timing}; {mode}"
 
 

@@ -48,6 +48,11 @@ FLAG_NAMES = {
     "notify": "--notify",
     "destination": "--peer",
     "script_timeout": "--script-timeout",
+    "protocol": "--vrrp3",
+    "priority": "--priority",
+    "interval": "--interval",
+    "preempt_delay": "--preempt-delay",
+    "vrrp_checksum": "--vrrp-checksum",
 }
 
 _EPILOG = f"""\
@@ -81,6 +86,13 @@ by --track-weight (1-240), or with "fault" (the default) it hands over and stays
 healthy node is left does it hold the address. More tracks, interfaces and files: [[track]] in
 --config (README, "Health tracking").
 
+VRRPv3 (--vrrp3, RFC 9568): the group speaks VRRPv3 instead of CARP: --priority decides
+(higher wins, equal: the higher --srcip), adverts every --interval seconds (0.01-40.95),
+preempt on unless --no-preempt. VRRPv3 HAS NO AUTHENTICATION: anybody on the segment can take
+the addresses over; no --pass/--passfile then. Tested live with keepalived (vrrp_version 3);
+FreeBSD's carpver 3 uses the same wire format (not tested against FreeBSD). --vrrp-checksum
+rfc9568 for keepalived's v3_checksum_as_v2.
+
 A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
 `pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
 
@@ -112,7 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-v", "--vhid", metavar="ID", help=f"virtual host id, {_RANGES['vhid']}")
     g.add_argument("-p", "--pass", dest="passphrase", metavar="PASS", help="passphrase (see below)")
     g.add_argument("-o", "--passfile", metavar="FILE", help="read the passphrase from FILE")
-    g.add_argument("-P", "--preempt", action="store_true", help="take over from slower masters")
+    g.add_argument(
+        "-P",
+        "--preempt",
+        action="store_true",
+        default=None,
+        help="take over from slower masters (CARP: off by default; VRRPv3: on)",
+    )
     g.add_argument(
         "-n", "--neutral", action="store_true", help="do not run the down script at start-up"
     )
@@ -203,6 +221,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
     )
+    v = p.add_argument_group("VRRPv3 (RFC 9568; no authentication: see below)")
+    v.add_argument(
+        "--vrrp3",
+        dest="protocol",
+        action="store_const",
+        const="vrrp3",
+        default="carp",
+        help="run the group as VRRPv3 (--vhid is the VRID); unauthenticated",
+    )
+    v.add_argument("--priority", metavar="N", help="1-254, higher wins; 255 = address owner (100)")
+    v.add_argument("--interval", metavar="SECS", help="advert interval, 0.01-40.95 s (1)")
+    v.add_argument(
+        "--no-preempt",
+        dest="preempt",
+        action="store_false",
+        help="never take over from a lower-priority master",
+    )
+    v.add_argument(
+        "--preempt-delay", metavar="SECS", help="after start, wait this long before preempting (0)"
+    )
+    v.add_argument(
+        "--vrrp-checksum",
+        metavar="FORM",
+        help="IPv4 checksum: pseudo-header (keepalived, FreeBSD; default) or rfc9568 "
+        "(keepalived v3_checksum_as_v2); IPv6 always has the pseudo-header",
+    )
     t = p.add_argument_group("health tracking (one check; more with [[track]] in --config)")
     t.add_argument(
         "--track-script", metavar="CMD", help="check command: exit 0 = healthy (no shell)"
@@ -285,6 +329,11 @@ _GROUP_FLAGS = [
     "demote_on_wire",
     "address_mode",
     "script_timeout",
+    "protocol",
+    "priority",
+    "interval",
+    "preempt_delay",
+    "vrrp_checksum",
 ]
 
 
@@ -338,6 +387,11 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vmac=args.vmac,
         destination=_destination(args),
         script_timeout=args.script_timeout,
+        protocol=args.protocol,
+        priority=args.priority,
+        interval=args.interval,
+        preempt_delay=args.preempt_delay,
+        vrrp_checksum=args.vrrp_checksum,
     )
     # The destination was written as --peer, --mcast or --nomcast: errors name that one.
     names = FLAG_NAMES | {"destination": _destination_flag(args)}

@@ -171,8 +171,20 @@ class Daemon:
                 link_up=link_up,
                 signature=settings.signature_mode.value,
                 address_mode="native" if group.native_addresses else "scripts",
+                protocol=settings.protocol.value,
             )
         )
+        if settings.vrrp:
+            self.stream.publish(
+                facts.Unauthenticated(
+                    group=group.name,
+                    vhid=settings.vhid,
+                    interface=group.interface,
+                    protocol=settings.protocol.value,
+                    priority=settings.priority,
+                    interval=settings.interval,
+                )
+            )
         carrier_before = self.host.carrier_demotion()
         self.host.add(
             group.interface,
