@@ -32,7 +32,7 @@ import typing
 
 from pycarp.lab.daemons import Daemon
 from pycarp.lab.naming import HOST_INTERFACE, LabError
-from pycarp.lab.programs import check_status, require
+from pycarp.lab.programs import require
 
 if typing.TYPE_CHECKING:
     from pycarp.lab.lab import Lab
@@ -237,17 +237,3 @@ class Keepalived(Daemon):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(each, signal.SIGKILL)
         self.process.wait(timeout=5)
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM: a master sends priority 0 and removes its addresses; the exit status."""
-        return super().stop(timeout)
-
-
-def remove_addresses(lab: Lab, node: str, instances: typing.Sequence[Instance]) -> None:
-    """What is left on ``node`` after a killed keepalived: delete its virtual addresses."""
-    for instance in instances:
-        for address in instance.addresses:
-            check_status(
-                lab.exec(node, ["ip", "addr", "del", address, "dev", HOST_INTERFACE]),
-                allowed=(0, 2),
-            )
