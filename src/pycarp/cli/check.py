@@ -91,9 +91,16 @@ def _group_line(group: GroupConfig) -> str:
             if path
         ]
         mode = f"scripts ({', '.join(scripts) or 'none'})"
-    return (
-        f"{group.name}: {addresses}; advbase {settings.advbase}, advskew {settings.advskew}; {mode}"
-    )
+    if settings.vrrp:
+        preempt = "preempt" if settings.preempt else "no preempt"
+        timing = (
+            f"VRRPv3 (no authentication), priority {settings.priority}, interval "
+            f"{settings.interval_cs / 100:.2f} s, {preempt}, "
+            f"{settings.vrrp_checksum.value} checksum"
+        )
+    else:
+        timing = f"advbase {settings.advbase}, advskew {settings.advskew}"
+    return f"{group.name}: {addresses}; {timing}; {mode}"
 
 
 def _check_host(config: DaemonConfig) -> str:

@@ -1,4 +1,4 @@
-"""``pycarp decode``: what a CARP advertisement says, and whether its digest verifies.
+"""``pycarp decode``: what a CARP (or VRRPv3) advertisement says, and whether it verifies.
 
 The question an operator has when a group will not converge is usually "is the other side
 sending what I think, and does my passphrase/address set match it?". This answers it from a hex
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pycarp import pcap
+from pycarp.cli import decode_vrrp
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
 from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
@@ -35,10 +36,12 @@ EXIT_BAD_INPUT = 2
 
 _EPILOG = """\
 input:
-  HEX is the 36-byte CARP payload, or a whole IPv4/IPv6 packet (then the source address and
-  TTL are shown too). Spaces and colons are ignored, so `tcpdump -x` output can be pasted.
+  HEX is the 36-byte CARP payload, a VRRPv3 payload, or a whole IPv4/IPv6 packet (then the
+  source address and TTL are shown too, and a VRRPv3 checksum is checked in both forms:
+  with the IPv4 pseudo-header, as keepalived and FreeBSD, or without, as RFC 9568).
+  Spaces and colons are ignored, so `tcpdump -x` output can be pasted.
   --pcap reads a classic pcap file (tcpdump -w; Ethernet, VLAN, Linux cooked or raw IP) and
-  decodes every IP protocol 112 packet in it (CARP shares that number with VRRP).
+  decodes every IP protocol 112 packet in it (CARP and VRRPv3 share that number).
 
 digest check:
   With --pass/--passfile and the group's virtual addresses (--addr, repeatable) the digest is
@@ -49,9 +52,9 @@ output and exit status:
   Human-readable text by default; --json prints one object (HEX) or a list (--pcap).
   0: decoded (and the digest verifies, when a passphrase was given)
   1: decoded, but the digest does not verify (for --pcap: of at least one advertisement)
-  2: bad input or usage: not hex, wrong length, not CARP (VRRP, bad checksum, ...);
+  2: bad input or usage: not hex, wrong length, not CARP or VRRPv3 (bad checksum, ...);
      for --pcap: an unreadable file, or one without any CARP advertisement. Other
-     protocol-112 packets in a capture (VRRP, ...) are listed but do not change the status.
+     protocol-112 packets in a capture (VRRPv2, ...) are listed but do not change the status.
 
 examples:
   pycarp decode 21010007000136bb8f67ba743698df1ba23b2d15c9fb7b0aebacbed72c67ae94a768076b
@@ -111,6 +114,7 @@ class Report:
     frame: int | None = None
     timestamp: float | None = None
     advert: wire.Advertisement | None = None
+    vrrp: decode_vrrp.VrrpView | None = None
     error: wire.DecodeError | None = None
     check: DigestCheck | None = None
 
@@ -149,6 +153,11 @@ def inspect(
 ) -> Report:
     """Decode ``payload`` and, given credentials, check its digest both ways."""
     base = Report(payload=payload, ip=ip, frame=frame, timestamp=timestamp)
+    if decode_vrrp.is_vrrp3(payload):
+        try:
+            return dataclasses.replace(base, vrrp=decode_vrrp.inspect_vrrp(payload, ip))
+        except wire.DecodeError as error:
+            return dataclasses.replace(base, error=error)
     try:
         adv = wire.decode(payload)
     except wire.DecodeError as error:
@@ -186,6 +195,8 @@ def payload_from_bytes(data: bytes) -> tuple[bytes, pcap.IPPacket | None]:
                 f"not {pcap.IPPROTO_CARP} (CARP)"
             )
         return ip.payload, ip
+    if decode_vrrp.is_vrrp3(data):
+        return data, None
     if len(data) != wire.PAYLOAD_LEN:
         try:
             wire.decode(data)
@@ -258,10 +269,13 @@ def render_text(report: Report) -> str:
         where.append(f"{report.ip.source} -> {report.ip.destination} ttl {report.ip.ttl}")
     lines.append(", ".join(where) if where else f"{len(report.payload)}-byte payload")
     adv = report.advert
+    if report.vrrp is not None:
+        return "\n".join(lines + decode_vrrp.render_text(report.vrrp, report.payload))
     if adv is None:
         assert report.error is not None
         error = report.error
-        lines.append(f"  not a CARP advertisement: {error.detail} ({error.reason.value})")
+        what = "a valid VRRPv3" if decode_vrrp.is_vrrp3(report.payload) else "a CARP"
+        lines.append(f"  not {what} advertisement: {error.detail} ({error.reason.value})")
         return "\n".join(lines)
     interval = advertisement_interval(adv.advbase, adv.advskew)
     lines += [
@@ -305,6 +319,9 @@ def render_json(report: Report) -> dict[str, Any]:
             "digest": adv.digest.hex(),
             "interval": advertisement_interval(adv.advbase, adv.advskew),
         },
+        "vrrp": None
+        if report.vrrp is None
+        else decode_vrrp.render_json(report.vrrp, report.payload),
         "error": None
         if report.error is None
         else {"reason": report.error.reason.value, "detail": report.error.detail},
@@ -318,14 +335,17 @@ def _checksum(payload: bytes) -> str:
 
 def _summary(reports: list[Report]) -> str:
     adverts = [r for r in reports if r.advert is not None]
+    vrrp = sum(r.vrrp is not None for r in reports)
     text = f"{_count(len(reports), 'protocol-112 packet')}: "
     text += _count(len(adverts), "CARP advertisement")
+    if vrrp:
+        text += f", {_count(vrrp, 'VRRPv3 advertisement')}"
     checked = [r.check for r in adverts if r.check is not None]
     if checked:
         good = sum(c.verifies for c in checked)
         text += f" ({good} verify, {len(checked) - good} do not)"
-    if len(adverts) < len(reports):
-        text += f", {len(reports) - len(adverts)} not CARP"
+    if len(adverts) + vrrp < len(reports):
+        text += f", {len(reports) - len(adverts) - vrrp} neither CARP nor VRRPv3"
     return text
 
 
@@ -339,7 +359,7 @@ def _count(number: int, noun: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycarp decode",
-        description="Decode CARP advertisements (hex or a pcap file) and check their digest.",
+        description="Decode CARP and VRRPv3 advertisements (hex or a pcap file) and check them.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -390,11 +410,12 @@ def _collect(args: argparse.Namespace) -> list[Report]:
     payload, ip = payload_from_bytes(parse_hex(args.hex))
     report = inspect(payload, credentials, ip=ip)
     if report.error is not None:
-        raise InputError(f"not a CARP advertisement: {report.error.detail}")
+        what = "a valid VRRPv3" if decode_vrrp.is_vrrp3(payload) else "a CARP"
+        raise InputError(f"not {what} advertisement: {report.error.detail}")
     return [report]
 
 
 def _exit_code(reports: list[Report]) -> int:
     """The worst status over the CARP adverts; none at all is bad input."""
-    adverts = [r for r in reports if r.advert is not None]
+    adverts = [r for r in reports if r.advert is not None or r.vrrp is not None]
     return max((r.exit_code for r in adverts), default=EXIT_BAD_INPUT)

@@ -7,9 +7,9 @@ with demotion, preemption. Pure: the same election rules as :mod:`pycarp.core.el
 
 from __future__ import annotations
 
-from pycarp.core.actions import State
 from pycarp.core.election import Verdict, judge
 from pycarp.core.machine import GroupMachine
+from pycarp.core.table import State
 from pycarp.core.timing import advertisement_interval
 
 
@@ -24,6 +24,8 @@ def why(machine: GroupMachine, reason: str, *, maintenance: bool = False) -> str
     peer, timing = machine.last_master, machine.last_timing
     if machine.state is State.MASTER:
         return f"master ({reason}); we advertise every {ours:.2f} s{tail}"
+    if machine.vrrp is not None:
+        return _why_vrrp_backup(machine, preempt, tail)
     if peer is None or timing is None:
         return (
             f"no master heard yet: we take over when our master-down timer "
@@ -51,3 +53,24 @@ def why(machine: GroupMachine, reason: str, *, maintenance: bool = False) -> str
             return f"{said}, slower than our {ours:.2f} s, but {preempt}{tail}"
         case Verdict.DEPARTING:  # pragma: no branch - exhaustive
             return f"{peer} bowed out: we take over after our own skew{tail}"
+
+
+def _why_vrrp_backup(machine: GroupMachine, preempt: str, tail: str) -> str:
+    """A VRRPv3 backup: priorities, not timing, decide."""
+    rules = machine.vrrp
+    assert rules is not None
+    peer, theirs = machine.last_master, rules.last_priority
+    ours = rules.priority(machine.demotion)
+    if peer is None or theirs is None:
+        return (
+            f"no active router heard yet: we take over when our down timer "
+            f"({machine.master_down_interval:.2f} s) expires{tail}"
+        )
+    said = f"{peer} is active with priority {theirs}"
+    if theirs == 0:
+        return f"{peer} is leaving (priority 0): we take over after our skew{tail}"
+    if theirs > ours:
+        return f"{said}, above our {ours}{tail}"
+    if theirs == ours:
+        return f"{said}, as ours, and wins the tie on its higher address{tail}"
+    return f"{said}, below our {ours}, but {preempt}{tail}"

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from pycarp.core import events as ev
 from pycarp.core import vrrpwire
-from pycarp.core.actions import State
 from pycarp.core.auth import IPAddress
 from pycarp.core.election import Verdict
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason, DropStats
-from pycarp.core.table import TRANSITIONS, Input, Step
+from pycarp.core.table import TRANSITIONS, Input, State, Step, Transition
 from pycarp.core.wire import DecodeError
 
 WIRE_TTL = 255
@@ -36,6 +35,10 @@ DOWN_RATIO = 3  # Active_Down_Interval is three intervals and the skew
 STALL_FLOOR = 1.0  # seconds: a timer late by less is the event loop, not a paused process
 MISMATCH_MEMORY = 64  # senders whose differing address list we remember (reported once each)
 MAX_PRIORITY_SENT = 254  # demotion never makes a non-owner the owner
+
+
+_FOLLOWED_BY_MASTER = frozenset({Input.ADV_FASTER, Input.ADV_EQUAL_PEER_WINS})
+_FOLLOWED_BY_BACKUP = _FOLLOWED_BY_MASTER | {Input.ADV_EQUAL_WE_WIN, Input.ADV_SLOWER}
 
 
 def skew_time(priority: int, interval_cs: int) -> float:
@@ -165,28 +168,28 @@ class VrrpRules:
 
     # -- election -------------------------------------------------------------------------
 
-    def judge(
-        self, adv: vrrpwire.VrrpAdvertisement, source: IPAddress, demotion: int, *, master: bool
-    ) -> Verdict:
-        """Priority decides; DEPARTING is priority 0. A backup learns the active router's
-        interval from every advert it follows (not from one it is about to preempt)."""
+    def judge(self, adv: vrrpwire.VrrpAdvertisement, source: IPAddress, demotion: int) -> Verdict:
+        """Priority decides (higher is "faster"); equal: the higher primary address wins;
+        priority 0 is a master leaving (DEPARTING)."""
         ours = self.priority(demotion)
         if adv.priority == vrrpwire.RELEASE_PRIORITY:
             return Verdict.DEPARTING
         if adv.priority > ours:
-            verdict = Verdict.FASTER
-        elif adv.priority < ours:
-            verdict = Verdict.SLOWER
-        elif primary_rank(source) > primary_rank(self._settings.source):  # type: ignore[arg-type]
-            verdict = Verdict.EQUAL_PEER_WINS
-        else:
-            verdict = Verdict.EQUAL_WE_WIN
-        follows = verdict in (Verdict.FASTER, Verdict.EQUAL_PEER_WINS) or not (
-            master or (verdict is Verdict.SLOWER and self._settings.preempt)
-        )
-        if follows:
+            return Verdict.FASTER
+        if adv.priority < ours:
+            return Verdict.SLOWER
+        assert self._settings.source is not None  # GroupSettings requires it for VRRP
+        if primary_rank(source) > primary_rank(self._settings.source):
+            return Verdict.EQUAL_PEER_WINS
+        return Verdict.EQUAL_WE_WIN
+
+    def learn(self, adv: vrrpwire.VrrpAdvertisement, inp: Input, *, master: bool) -> None:
+        """Adopt the active router's interval (Active_Adver_Interval) from an advert we follow:
+        one that restarts a backup's timer, or one a master steps down for. Not from one we
+        discard to preempt, nor from a priority-0 one (the sender is leaving)."""
+        follows = _FOLLOWED_BY_MASTER if master else _FOLLOWED_BY_BACKUP
+        if inp in follows:
             self.active_interval_cs = adv.interval_cs
-        return verdict
 
     def preempts(self, started_at: float, now: float) -> bool:
         """A backup hearing a lower priority ignores it (RFC 9568: "discard"), so its timer
@@ -211,13 +214,15 @@ class VrrpRules:
         return vrrpwire.encode(adv, source, vrrpwire.group_address(source), settings.vrrp_checksum)
 
 
-# Where VRRPv3 (RFC 9568) does something else than CARP with the same input; every other row
+# Where VRRPv3 (RFC 9568) does something else than CARP with the same input; every other cell
 # is CARP's. A master that hears a better router steps down without a last word (the RFC;
-# keepalived's default), and a master that hears a priority-0 advert sends one at once so the
-# backups do not take over after their skew.
-_VRRP_ROWS: dict[tuple[State, Input], Step] = {
-    (State.MASTER, Input.ADV_FASTER): Step.STEP_DOWN,
-    (State.MASTER, Input.ADV_EQUAL_PEER_WINS): Step.STEP_DOWN,
-    (State.MASTER, Input.ADV_DEPARTING): Step.ADVERTISE,
+# keepalived's default); a master that hears a priority-0 advert sends one at once, so the
+# backups do not take over after their skew; a backup that may preempt a lower priority
+# discards its adverts (the RFC), so its master-down timer runs out and it takes over then.
+_VRRP_CELLS: dict[tuple[State, Input], Transition] = {
+    (State.MASTER, Input.ADV_FASTER): Transition(State.BACKUP, Step.STEP_DOWN),
+    (State.MASTER, Input.ADV_EQUAL_PEER_WINS): Transition(State.BACKUP, Step.STEP_DOWN),
+    (State.MASTER, Input.ADV_DEPARTING): Transition(State.MASTER, Step.ADVERTISE),
+    (State.BACKUP, Input.ADV_SLOWER_PREEMPT): Transition(State.BACKUP, Step.IGNORE),
 }
-VRRP_TRANSITIONS: dict[tuple[State, Input], Step] = TRANSITIONS | _VRRP_ROWS
+VRRP_TRANSITIONS: dict[tuple[State, Input], Transition] = TRANSITIONS | _VRRP_CELLS

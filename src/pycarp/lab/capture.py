@@ -17,7 +17,7 @@ import subprocess
 import time
 import typing
 
-from pycarp.core import wire
+from pycarp.core import vrrpwire, wire
 from pycarp.lab import namespaces
 from pycarp.lab.naming import BRIDGE, SWITCH, LabError
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
@@ -36,6 +36,18 @@ class Advert:
     source: str
     ttl: int
     advert: wire.Advertisement
+    payload: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VrrpAdvert:
+    """One VRRPv3 advertisement seen on the bridge (its checksum verified in either form)."""
+
+    timestamp: float
+    source: str
+    ttl: int
+    advert: vrrpwire.VrrpAdvertisement
+    checksum: vrrpwire.ChecksumMode
     payload: bytes
 
 
@@ -97,6 +109,31 @@ class AdvertCapture:
                     ttl=captured.packet.ttl,
                     advert=decoded,
                     payload=captured.packet.payload[: wire.PAYLOAD_LEN],
+                )
+            )
+        return result
+
+    def vrrp_adverts(self) -> list[VrrpAdvert]:
+        """The VRRPv3 advertisements among them, with the checksum form each one verifies in
+        (IPv6: always the pseudo-header); CARP, other versions and garbage are skipped."""
+        result = []
+        for captured in self.packets():
+            packet = captured.packet
+            form = vrrpwire.checksum_form(packet.payload, packet.source, packet.destination)
+            if form is None:
+                continue
+            try:
+                decoded = vrrpwire.decode(packet.payload, packet.source, packet.destination, form)
+            except wire.DecodeError:
+                continue
+            result.append(
+                VrrpAdvert(
+                    timestamp=captured.timestamp,
+                    source=str(packet.source),
+                    ttl=packet.ttl,
+                    advert=decoded,
+                    checksum=form,
+                    payload=packet.payload,
                 )
             )
         return result

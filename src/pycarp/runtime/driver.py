@@ -27,12 +27,12 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, IPInterface, Platform

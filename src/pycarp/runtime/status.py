@@ -12,10 +12,11 @@ import time
 import typing
 from typing import Any
 
-from pycarp.core.actions import State
 from pycarp.core.explain import why
+from pycarp.core.table import State
 
 if typing.TYPE_CHECKING:
+    from pycarp.core.machine import GroupMachine
     from pycarp.runtime.daemon import Daemon
     from pycarp.runtime.driver import GroupDriver
 
@@ -71,6 +72,7 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "is_us": False,
         }
     counters = driver.counters
+    vrrp = _vrrp_status(machine, master)
     return {
         "group": config.name,
         "vhid": settings.vhid,
@@ -97,6 +99,32 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "failures": counters.hooks.failures,
             "timeouts": counters.hooks.timeouts,
         },
+        "protocol": machine.settings.protocol.value,
+        **vrrp,
+    }
+
+
+def _vrrp_status(machine: GroupMachine, master: dict[str, Any] | None) -> dict[str, Any]:
+    """A VRRPv3 group's own fields (docs/control.md); the master's priority goes in
+    ``master``. Nothing for a CARP group."""
+    rules = machine.vrrp
+    if rules is None:
+        return {}
+    if master is not None:
+        master["priority"] = (
+            rules.priority(machine.demotion) if master["is_us"] else rules.last_priority
+        )
+    return {
+        "vrrp": {
+            "priority": machine.settings.priority,
+            "priority_on_wire": rules.priority(machine.demotion),
+            "interval": machine.settings.interval_cs / 100,
+            "active_interval": rules.active_interval_cs / 100,
+            "preempt_delay": machine.settings.preempt_delay,
+            "checksum": machine.settings.vrrp_checksum.value,
+            "address_mismatches": rules.address_mismatches,
+            "authentication": False,
+        }
     }
 
 
@@ -115,9 +143,14 @@ def status_lines(daemon: Daemon) -> list[str]:
             if m.state is State.MASTER or m.last_master is None
             else (f", master {m.last_master}")
         )
+        timing = (
+            f"advbase {driver.config.settings.advbase}, advskew {m.advskew_on_wire}"
+            if m.vrrp is None
+            else f"VRRPv3 priority {m.vrrp.priority(m.demotion)}, interval "
+            f"{m.advertisement_interval:.2f} s"
+        )
         lines.append(
-            f"{driver.config.name}: {m.state.value} (advbase {driver.config.settings.advbase}"
-            f", advskew {m.advskew_on_wire}, demotion {m.demotion}{master}); "
+            f"{driver.config.name}: {m.state.value} ({timing}, demotion {m.demotion}{master}); "
             f"adverts sent {driver.counters.adverts_sent}, send errors "
             f"{driver.counters.send_errors}, hooks run {driver.counters.hooks.runs} "
             f"(failed {driver.counters.hooks.failures}, timed out "
