@@ -1,6 +1,7 @@
 """keepalived (VRRPv3) as a lab peer: its configuration, its process, its state.
 
-One way to run keepalived for the interop tests, the vector captures and the benchmarks:
+One way to run keepalived for the interop tests and the vector captures (:func:`run` is what
+the benchmarks' ``benchlib.peers.run_keepalived`` does too):
 
 * the configuration is generated from :class:`Instance` values (``vrrp_version 3``, IPv4 or
   IPv6 by the family of the virtual addresses, priority, ``advert_int``, preempt or not,
