@@ -60,6 +60,7 @@ class CapturedPacket:
     frame: int
     timestamp: float
     packet: IPPacket
+    link_source: str | None = None  # the Ethernet source MAC (aa:bb:..), None on other links
 
 
 def parse_ip(data: bytes) -> IPPacket:
@@ -163,13 +164,17 @@ def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[Cap
         network = _network_layer(linktype, frame)
         if network is None:
             continue
+        link_source = frame[6:12].hex(":") if linktype == LINKTYPE_ETHERNET else None
         try:
             packet = parse_ip(network)
         except PcapError:
             continue  # a mangled non-CARP packet is not our business
         if packet.protocol == protocol:
             yield CapturedPacket(
-                frame=frame_number, timestamp=seconds + fraction / scale, packet=packet
+                frame=frame_number,
+                timestamp=seconds + fraction / scale,
+                packet=packet,
+                link_source=link_source,
             )
 
 

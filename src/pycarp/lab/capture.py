@@ -37,6 +37,7 @@ class Advert:
     ttl: int
     advert: wire.Advertisement
     payload: bytes
+    mac: str | None = None  # the frame's source MAC
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ class AdvertCapture:
                     ttl=captured.packet.ttl,
                     advert=decoded,
                     payload=captured.packet.payload[: wire.PAYLOAD_LEN],
+                    mac=captured.link_source,
                 )
             )
         return result

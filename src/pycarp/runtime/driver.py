@@ -86,6 +86,7 @@ class GroupDriver:
         host: Host,
         socket: AdvertSocket,
         platform: Platform,
+        address_interface: str | None = None,
         stream: EventStream,
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
@@ -100,6 +101,8 @@ class GroupDriver:
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
         self.scripts_queue = SerialQueue(f"{config.name} scripts")
         self._socket = socket
+        # Where the addresses go and are announced: the interface, or a vmac group's macvlan.
+        self.address_interface = address_interface or config.interface
         self._platform = platform
         self._stream = stream
         self._on_state = on_state
@@ -373,7 +376,7 @@ class GroupDriver:
         results: list[tuple[IPInterface, bool | OSError]] = []
         for prefix in self.config.prefixes:
             try:
-                results.append((prefix, change(self.config.interface, prefix)))
+                results.append((prefix, change(self.address_interface, prefix)))
             except OSError as error:
                 results.append((prefix, error))
         return results
@@ -385,7 +388,7 @@ class GroupDriver:
         error = ""
         try:
             await asyncio.to_thread(
-                self._platform.announcer.announce, self.config.interface, addresses
+                self._platform.announcer.announce, self.address_interface, addresses
             )
         except OSError as failure:
             error = str(failure)
