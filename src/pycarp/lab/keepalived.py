@@ -208,8 +208,9 @@ class Keepalived(Daemon):
         return [state for _name, state, _priority in self.transitions()]
 
     def vrrp_pid(self) -> int | None:
-        """The VRRP child's PID (from its pid file), None before keepalived wrote it."""
-        with contextlib.suppress(FileNotFoundError, ValueError):
+        """The VRRP child's PID (from its pid file), None before keepalived wrote it (the file
+        exists, empty, for a moment before)."""
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
             return int(pathlib.Path(self.vrrp_pid_path).read_text().split()[0])
         return None
 
