@@ -129,6 +129,17 @@ def test_flags_are_checked_too_with_the_defaults_they_imply(
     ]
 
 
+def test_a_vrrp3_group_says_it_has_no_authentication(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["-i", "eth0", "-s", "198.51.100.1", "-v", "7", "-a", "198.51.100.107", "--vrrp3"]
+    argv += ["--priority", "150", "--interval", "0.05"]
+    assert cli_main.main([*argv, "--control", "off", "--check-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "  7@eth0: 198.51.100.107/32; VRRPv3 (no authentication), priority 150, interval "
+        "0.05 s, preempt, pseudo-header checksum; native addresses"
+    )
+
+
 BAD = [
     ("vhid = 1", "vhid = 256", "group[1].vhid: 256 is not allowed"),
     ('"198.51.100.100/24", ', '"bogus", ', "group[1].addresses: bogus is not allowed"),

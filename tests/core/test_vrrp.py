@@ -22,6 +22,7 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
+from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings, Protocol, SettingsError
 from pycarp.core.stats import DropReason
@@ -298,3 +299,18 @@ def test_settings_refuse_what_vrrp3_does_not_have() -> None:
         vrrp_settings(addresses=(VIRTUAL, ipaddress.IPv6Address("2001:db8::1")))
     with pytest.raises(SettingsError, match="multicast only"):
         vrrp_settings(multicast=False)
+
+
+def test_a_host_running_vrrp3_counts_another_vrid_as_bad_vhid_not_as_vrrp() -> None:
+    host = Host(random.Random(1), lambda key, action: None, lambda key, deadline: None)
+    host.add("eth0", vrrp_settings(), 0.0)
+    other_vrid = advert(200, vrid=8)
+    drop = host.receive("eth0", other_vrid.payload, LOWER_PEER, 255, 1.0)
+    assert drop is not None
+    assert drop.reason is DropReason.BAD_VHID
+    assert "for vhid 8" in drop.detail
+    assert host.receive("eth0", b"", LOWER_PEER, 255, 1.0) is not None  # nothing breaks
+    carp_only = Host(random.Random(1), lambda key, action: None, lambda key, deadline: None)
+    drop = carp_only.receive("eth1", other_vrid.payload, LOWER_PEER, 255, 1.0)
+    assert drop is not None
+    assert drop.reason is DropReason.VRRP  # a CARP-only interface: a foreign protocol

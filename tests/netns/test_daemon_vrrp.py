@@ -8,6 +8,7 @@ bridge between the adverts themselves, as for CARP (tests/netns/test_daemon_fail
 
 from __future__ import annotations
 
+import ipaddress
 import pathlib
 import time
 
@@ -34,12 +35,30 @@ INTERVAL_CS = 10  # 0.1 s
 PRIORITIES = {"h1": 200, "h2": 100}
 # The daemon's timers land within milliseconds (bench/); this is for a loaded 2-core machine.
 GAP_MARGIN = 0.1
-FAMILIES = {"ipv4": "198.51.100.100/24", "ipv6": "2001:db8::100/64"}
+FAMILIES = {
+    "ipv4": "198.51.100.100/24",
+    "ipv6": "2001:db8::100/64",
+    "ipv6-link-local": "2001:db8::100/64",  # sent from fe80::, as RFC 9568 asks for IPv6
+}
+
+
+def link_local(lab: Lab, node: str) -> ipaddress.IPv6Address:
+    """The node's EUI-64 link-local address (the kernel's, from its MAC)."""
+    mac = bytearray(bytes.fromhex(lab.mac(node).replace(":", "")))
+    mac[0] ^= 0x02
+    interface_id = bytes(mac[:3]) + b"\xff\xfe" + bytes(mac[3:])
+    return ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + interface_id)
+
+
+def source_address(lab: Lab, node: str, family: str) -> str:
+    if family == "ipv4":
+        return str(lab.ipv4(node).ip)
+    return str(lab.ipv6(node).ip if family == "ipv6" else link_local(lab, node))
 
 
 def start_vrrp(lab: Lab, node: str, workdir: pathlib.Path, family: str, *, tag: str = "") -> Daemon:
-    source = lab.ipv4(node).ip if family == "ipv4" else lab.ipv6(node).ip
-    args = ["-i", HOST_INTERFACE, "-s", str(source), "-v", "7", "-a", FAMILIES[family]]
+    source = source_address(lab, node, family)
+    args = ["-i", HOST_INTERFACE, "-s", source, "-v", "7", "-a", FAMILIES[family]]
     args += ["--vrrp3", "--priority", str(PRIORITIES[node]), "--interval", "0.1"]
     return start_pycarp(lab, node, args, workdir=workdir, passphrase=None, tag=tag)
 
@@ -53,7 +72,7 @@ def test_vrrp3_election_kill_preemption_and_priority_zero(
     lab: Lab, tmp_path: pathlib.Path, family: str
 ) -> None:
     address = FAMILIES[family]
-    source = {n: str(lab.ipv4(n).ip if family == "ipv4" else lab.ipv6(n).ip) for n in PRIORITIES}
+    source = {n: source_address(lab, n, family) for n in PRIORITIES}
     with AdvertCapture(lab, tmp_path / "adverts.pcap") as capture:
         # h2 first: the higher priority h1 must win when it comes, whatever the order.
         daemons = {"h2": wait_started(start_vrrp(lab, "h2", tmp_path, family))}

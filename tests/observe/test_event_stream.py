@@ -244,3 +244,35 @@ def test_track_facts_are_logged_in_one_line_each(caplog: pytest.LogCaptureFixtur
         ),
         (logging.INFO, "track web: up (2 successes in a row): demotion 0"),
     ]
+
+
+def test_vrrp3_facts_are_logged_in_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    stream = EventStream(monotonic=lambda: 1.0, wall=lambda: 2.0)
+    stream.subscribe(log_fact)
+    started = facts.GroupStarted(
+        **GROUP,
+        addresses=("198.51.100.100/24",),
+        advbase=1,
+        advskew=0,
+        link_up=True,
+        signature="kernel",
+        address_mode="native",
+        protocol="vrrp3",
+    )
+    said = [s for s in SAMPLES if s.kind in ("unauthenticated", "address_list_mismatch")]
+    with caplog.at_level(logging.INFO, logger="pycarp"):
+        for fact in (started, *said):
+            stream.publish(fact)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "1@eth0: started (addresses 198.51.100.100/24, VRRPv3, native addresses)"),
+        (
+            logging.WARNING,
+            "1@eth0: VRRPv3 has no authentication: any host on eth0 can take the addresses "
+            "over (priority 100, interval 0.10 s)",
+        ),
+        (
+            logging.WARNING,
+            "1@eth0: advert from 198.51.100.2 lists 198.51.100.9, we have 198.51.100.8 "
+            "(accepted; 1 so far)",
+        ),
+    ]

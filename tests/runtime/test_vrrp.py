@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pycarp.config.build import RawGroup, build_group
 from pycarp.config.model import GroupConfig
+from pycarp.control.view import render
 from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
@@ -83,5 +84,10 @@ def test_vrrp3_daemons_elect_by_priority_and_say_what_differs_from_carp() -> Non
         assert group["drops"] == {}
         assert "active with priority 200, above our 50" in group["why"]
         assert "VRRPv3 priority 200, interval 0.10 s" in lines[0]
+        shown = render(document, 0.0)  # what `pycarp status` prints
+        assert "VRRPv3     priority 50 configured, 50 on the wire, every 0.1s" in shown
+        assert "no authentication" in shown
+        assert "master     198.51.100.2, priority 200" in shown
+        assert "adverts listed other addresses" in shown
 
     run(scenario())

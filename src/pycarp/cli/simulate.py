@@ -70,6 +70,7 @@ def _epilog() -> str:
         "  pycarp simulate preempt --preempt",
         "  pycarp simulate lossy --loss 0.3 --duration 600 --summary-only",
         "  pycarp simulate random --seed 7 --hosts 5 --json",
+        "  pycarp simulate failover --vrrp3",
     ]
     return "\n".join(lines)
 
@@ -151,6 +152,12 @@ def _parser() -> _Parser:
         metavar="N",
         help="random seed (default 1)",
     )
+    parser.add_argument(
+        "--vrrp3",
+        action="store_true",
+        help="run VRRPv3 groups: priority 254 - advskew per host, interval --advbase s, "
+        "preempt on unless --no-preempt (not with wrong-pass: VRRPv3 has no passphrase)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
@@ -174,6 +181,7 @@ def main(argv: list[str]) -> int:
             jitter=args.jitter,
             duration=args.duration,
             seed=args.seed,
+            vrrp3=args.vrrp3,
         )
         params = sc.resolve(args.scenario, options)
     except SystemExit as done:  # --help

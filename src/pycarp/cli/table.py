@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pycarp.core.table import render, render_dot
+from pycarp.core.table import TRANSITIONS, render, render_dot
+from pycarp.core.vrrp import VRRP_TRANSITIONS
 
 
 def main(argv: list[str]) -> int:
@@ -21,6 +22,12 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="print a Graphviz digraph instead (draw it with: pycarp table --dot | dot -Tsvg)",
     )
+    parser.add_argument(
+        "--vrrp3",
+        action="store_true",
+        help="the table of a VRRPv3 group (four cells differ: see docs/behaviour.md, VRRPv3)",
+    )
     args = parser.parse_args(argv)
-    print(render_dot() if args.dot else render())
+    table = VRRP_TRANSITIONS if args.vrrp3 else TRANSITIONS
+    print(render_dot(table) if args.dot else render(table))
     return 0

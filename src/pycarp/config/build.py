@@ -103,7 +103,7 @@ def build_group(
     else:
         given = next((k for k in VRRP_ONLY if getattr(raw, k) is not None), None)
         if given is not None:
-            raise ConfigError(name(given), getattr(raw, given), "only for VRRPv3 groups (vrrp3)")
+            raise ConfigError(name(given), getattr(raw, given), "only in a VRRPv3 group")
         protocol_settings = {
             "passphrase": _passphrase(raw, name, {} if passfiles is None else passfiles)
         }

@@ -70,11 +70,21 @@ def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
         lines[0] += "  [maintenance]"
     add = lines.append
     add(f"  addresses  {', '.join(group['addresses']) or '(none)'}")
-    wire = group["advskew_on_wire"]
-    add(
-        f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
-        f"advskew {wire} on the wire; preempt {_on(group['preempt'])}"
-    )
+    vrrp = group.get("vrrp")
+    if vrrp is not None:
+        add(
+            f"  VRRPv3     priority {vrrp['priority']} configured, {vrrp['priority_on_wire']} "
+            f"on the wire, every {vrrp['interval']:g}s; preempt {_on(group['preempt'])}; "
+            f"no authentication"
+        )
+        if vrrp["address_mismatches"]:
+            add(f"  mismatch   {vrrp['address_mismatches']} adverts listed other addresses")
+    else:
+        wire = group["advskew_on_wire"]
+        add(
+            f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
+            f"advskew {wire} on the wire; preempt {_on(group['preempt'])}"
+        )
     sources = {name: value for name, value in group["demotion_sources"].items() if value}
     detail = ", ".join(f"{name} {value:+d}" for name, value in sorted(sources.items()))
     add(f"  demotion   {group['demotion']}" + (f" ({detail})" if detail else ""))
@@ -125,6 +135,8 @@ def _master(master: Mapping[str, Any] | None) -> str:
     if master is None:
         return "none heard"
     who = f"{master['address']} (us)" if master["is_us"] else master["address"]
+    if "priority" in master:  # VRRPv3
+        return f"{who}, priority {master['priority']}"
     return f"{who}, advertising advbase {master['advbase']} advskew {master['advskew']}"
 
 

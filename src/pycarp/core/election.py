@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 
+from pycarp.core.table import Input
 from pycarp.core.timing import MAX_WIRE_ADVSKEW, advertisement_interval, master_down_interval
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,6 +37,16 @@ class Verdict(enum.Enum):
     EQUAL_WE_WIN = "equal_we_win"  # same timing, our address ranks lower
     SLOWER = "slower"  # the peer advertises strictly less often than we would
     DEPARTING = "departing"  # the peer's timing is beyond our master-down interval: bow-out
+
+
+# The table input each verdict is (CARP's and VRRPv3's checks both end here).
+VERDICT_INPUT = {
+    Verdict.FASTER: Input.ADV_FASTER,
+    Verdict.EQUAL_PEER_WINS: Input.ADV_EQUAL_PEER_WINS,
+    Verdict.EQUAL_WE_WIN: Input.ADV_EQUAL_WE_WIN,
+    Verdict.SLOWER: Input.ADV_SLOWER,
+    Verdict.DEPARTING: Input.ADV_DEPARTING,
+}
 
 
 def tie_break_rank(address: IPAddress) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from pycarp.core.actions import (
     StateChanged,
 )
 from pycarp.core.auth import IPAddress, Signer
-from pycarp.core.election import Verdict, judge, last_resort
+from pycarp.core.election import VERDICT_INPUT, Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
 from pycarp.core.senderrors import SendErrorDemotion
@@ -52,14 +52,6 @@ ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 class TimeWentBackwards(RuntimeError):
     """``now`` was smaller than a previous ``now``: the caller is not using a monotonic clock."""
 
-
-_VERDICT_INPUT = {
-    Verdict.FASTER: Input.ADV_FASTER,
-    Verdict.EQUAL_PEER_WINS: Input.ADV_EQUAL_PEER_WINS,
-    Verdict.EQUAL_WE_WIN: Input.ADV_EQUAL_WE_WIN,
-    Verdict.SLOWER: Input.ADV_SLOWER,
-    Verdict.DEPARTING: Input.ADV_DEPARTING,
-}
 
 _SIMPLE_INPUT: dict[type[ev.Event], Input] = {
     ev.TimerExpired: Input.TIMER,
@@ -111,7 +103,6 @@ class GroupMachine:
         # table with VRRP's own cells.
         self.vrrp = VrrpRules(settings, self.stats) if settings.vrrp else None
         self._rows = TRANSITIONS if self.vrrp is None else VRRP_TRANSITIONS
-        self._started_at = 0.0
 
     # -- what the runtime and the status view read ------------------------------------------
 
@@ -262,7 +253,7 @@ class GroupMachine:
             f"{verdict.value.replace('_', ' ')}"
         )
         if verdict is not Verdict.SLOWER:
-            return Classified(_VERDICT_INPUT[verdict], said)
+            return Classified(VERDICT_INPUT[verdict], said)
         # The preempt guard, resolved here into an input of its own so the table shows it.
         if self.settings.preempt:
             return Classified(Input.ADV_SLOWER_PREEMPT, f"preempting: {said}")
@@ -271,31 +262,15 @@ class GroupMachine:
         return Classified(Input.ADV_SLOWER, said)
 
     def _check_vrrp(self, rules: VrrpRules, packet: ev.PacketReceived, now: float) -> Classified:
-        """VRRPv3's check: the same drops and verdicts, priority instead of timing. A lower
-        priority we may preempt is ADV_SLOWER_PREEMPT, whose VRRP cell ignores it (RFC 9568:
-        "discard"), so our master-down timer runs out and we take over."""
+        """VRRPv3's check (core/vrrp.py): the same drops and inputs, priority for timing."""
+        master = self.state is State.MASTER
         try:
-            adv = rules.accept(packet)
+            heard = rules.heard(packet, self.demotion, master=master, now=now)
         except wire.DecodeError as error:
             return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
-        theirs = rules.address_mismatch(adv, packet.source)
-        mismatch = None
-        if theirs is not None:
-            mismatch = AddressListMismatch(
-                source=packet.source, theirs=theirs, ours=self.settings.addresses
-            )
         self.last_master = packet.source
         self.adverts_received += 1
-        verdict = rules.judge(adv, packet.source, self.demotion)
-        said = (
-            f"advert from {packet.source} (priority {adv.priority}, interval "
-            f"{adv.interval:.2f} s) is {verdict.value.replace('_', ' ')}"
-        )
-        inp = _VERDICT_INPUT[verdict]
-        if verdict is Verdict.SLOWER and rules.preempts(self._started_at, now):
-            inp, said = Input.ADV_SLOWER_PREEMPT, f"preempting: {said}"
-        rules.learn(adv, inp, master=self.state is State.MASTER)
-        return Classified(inp, said, mismatch=mismatch)
+        return Classified(heard.input, heard.reason, mismatch=heard.mismatch)
 
     def _jump_ahead(self) -> None:
         """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
@@ -373,7 +348,6 @@ class GroupMachine:
 
     def _start(self, link_up: bool, now: float, cause: str) -> list[Action]:
         self._running = True
-        self._started_at = now
         # Stale addresses left by a crash are removed whatever happens next; ucarp runs its
         # down script at start-up unless --neutral.
         actions: list[Action] = [ReleaseAddresses()]
@@ -385,7 +359,7 @@ class GroupMachine:
 
     def _enter_backup(self, now: float, reason: str, cause: str) -> list[Action]:
         if self.vrrp is not None and self.state is State.INIT:  # the owner takes over at once
-            self.next_deadline = now + self.vrrp.start_wait(self.demotion)
+            self.next_deadline = now + self.vrrp.start_wait(now, self.demotion)
         else:
             self.next_deadline = now + self.master_down_interval
         return [self._change(State.BACKUP, reason, cause)]
@@ -403,15 +377,7 @@ class GroupMachine:
 
     def _advertise(self, now: float, *, bow_out: bool = False) -> list[Action]:
         if self.vrrp is not None:  # no counter, no digest: VRRPv3 has no authentication
-            send = SendAdvertisement(
-                payload=self.vrrp.advert(self.demotion, release=bow_out),
-                advbase=0,
-                advskew=0,
-                counter=0,
-                bow_out=bow_out,
-                priority=0 if bow_out else self.vrrp.priority(self.demotion),
-            )
-            return self._after_send(send, now)
+            return self._after_send(self.vrrp.send(self.demotion, release=bow_out), now)
         # A random start, then one more per advert, for the life of the group. FreeBSD and
         # ucarp continue the count of the last master they heard instead; we do not: a backup
         # that takes over because the master's adverts were lost to it would send the very

@@ -21,10 +21,13 @@ reported: :meth:`VrrpRules.address_mismatch` says when it is worth a fact.
 
 from __future__ import annotations
 
+import typing
+
 from pycarp.core import events as ev
 from pycarp.core import vrrpwire
+from pycarp.core.actions import AddressListMismatch, SendAdvertisement
 from pycarp.core.auth import IPAddress
-from pycarp.core.election import Verdict
+from pycarp.core.election import VERDICT_INPUT, Verdict
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason, DropStats
 from pycarp.core.table import TRANSITIONS, Input, State, Step, Transition
@@ -79,6 +82,14 @@ def validate(packet: ev.PacketReceived, settings: GroupSettings) -> bytes:
     return message
 
 
+class Heard(typing.NamedTuple):
+    """A valid advert as the machine's table sees it, and what to say about it."""
+
+    input: Input
+    reason: str  # for people: why a state change it causes happens
+    mismatch: AddressListMismatch | None  # its address list differs: say so (once per sender)
+
+
 def primary_rank(address: IPAddress) -> tuple[int, int]:
     """Equal priorities: the higher rank (the numerically higher primary address) wins."""
     return (address.version, int(address))
@@ -94,6 +105,7 @@ class VrrpRules:
     __slots__ = (
         "_mismatched",
         "_settings",
+        "_started_at",
         "_stats",
         "active_interval_cs",
         "address_mismatches",
@@ -108,6 +120,7 @@ class VrrpRules:
         self.last_priority: int | None = None  # of the last valid advert heard
         self._mismatched: dict[IPAddress, tuple[IPAddress, ...]] = {}
         self.address_mismatches = 0
+        self._started_at = 0.0  # when the group last left INIT (preempt_delay counts from it)
 
     # -- timing ---------------------------------------------------------------------------
 
@@ -122,8 +135,10 @@ class VrrpRules:
         """What a backup waits after a priority-0 advert."""
         return skew_time(self.priority(demotion), self.active_interval_cs)
 
-    def start_wait(self, demotion: int) -> float:
-        """The first master-down wait: the address owner (255) takes over at once."""
+    def start_wait(self, now: float, demotion: int) -> float:
+        """The first master-down wait, leaving INIT: the address owner (255) takes over at
+        once. The active router's interval is not known yet: ours until an advert says."""
+        self._started_at = now
         self.active_interval_cs = self._settings.interval_cs
         if self.priority(demotion) == vrrpwire.OWNER_PRIORITY:
             return 0.0
@@ -166,6 +181,27 @@ class VrrpRules:
         self._mismatched[source] = adv.addresses
         return adv.addresses
 
+    def heard(self, packet: ev.PacketReceived, demotion: int, *, master: bool, now: float) -> Heard:
+        """Check and judge a packet: its table input (a lower priority we may preempt is
+        ADV_SLOWER_PREEMPT, which VRRP's table discards), or DecodeError (counted)."""
+        adv = self.accept(packet)
+        theirs = self.address_mismatch(adv, packet.source)
+        mismatch = None
+        if theirs is not None:
+            mismatch = AddressListMismatch(
+                source=packet.source, theirs=theirs, ours=self._settings.addresses
+            )
+        verdict = self.judge(adv, packet.source, demotion)
+        said = (
+            f"advert from {packet.source} (priority {adv.priority}, interval "
+            f"{adv.interval:.2f} s) is {verdict.value.replace('_', ' ')}"
+        )
+        inp = VERDICT_INPUT[verdict]
+        if verdict is Verdict.SLOWER and self.preempts(now):
+            inp, said = Input.ADV_SLOWER_PREEMPT, f"preempting: {said}"
+        self.learn(adv, inp, master=master)
+        return Heard(inp, said, mismatch)
+
     # -- election -------------------------------------------------------------------------
 
     def judge(self, adv: vrrpwire.VrrpAdvertisement, source: IPAddress, demotion: int) -> Verdict:
@@ -191,14 +227,26 @@ class VrrpRules:
         if inp in follows:
             self.active_interval_cs = adv.interval_cs
 
-    def preempts(self, started_at: float, now: float) -> bool:
+    def preempts(self, now: float) -> bool:
         """A backup hearing a lower priority ignores it (RFC 9568: "discard"), so its timer
         runs out and it takes over, when preempt is on and ``preempt_delay`` has passed since
         the group started; otherwise the advert restarts its timer as any other."""
         settings = self._settings
-        return settings.preempt and now - started_at >= settings.preempt_delay
+        return settings.preempt and now - self._started_at >= settings.preempt_delay
 
     # -- send -----------------------------------------------------------------------------
+
+    def send(self, demotion: int, *, release: bool = False) -> SendAdvertisement:
+        """The action sending our advert (no counter, no digest: VRRPv3 has none)."""
+        priority = vrrpwire.RELEASE_PRIORITY if release else self.priority(demotion)
+        return SendAdvertisement(
+            payload=self.advert(demotion, release=release),
+            advbase=0,
+            advskew=0,
+            counter=0,
+            bow_out=release,
+            priority=priority,
+        )
 
     def advert(self, demotion: int, *, release: bool = False) -> bytes:
         """Our advert, priority 0 when we leave (shutdown, hand-over)."""

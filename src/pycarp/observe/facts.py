@@ -73,6 +73,7 @@ class GroupStarted(GroupFact):
     link_up: bool
     signature: str  # kernel or ucarp
     address_mode: str  # native (pycarp adds them) or scripts
+    protocol: str = "carp"  # or vrrp3 (then advbase, advskew and signature do not apply)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,13 +38,16 @@ def log_fact(published: Published) -> None:
             level = logging.WARNING if f.reason in LOUD_DROPS else logging.DEBUG
             log.log(level, "%s: dropped advert %s (%s)", where, f.detail, f.reason)
         case facts.GroupStarted() as f:
+            protocol = (
+                "VRRPv3"
+                if f.protocol == "vrrp3"
+                else f"advbase {f.advbase}, advskew {f.advskew}, {f.signature} signature"
+            )
             log.info(
-                "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
+                "%s: started (addresses %s, %s, %s addresses)",
                 f.group,
                 ", ".join(f.addresses),
-                f.advbase,
-                f.advskew,
-                f.signature,
+                protocol,
                 "native" if f.address_mode == "native" else "script-managed",
             )
             if not f.link_up:

@@ -169,6 +169,7 @@ class Daemon:
                 link_up=link_up,
                 signature=settings.signature_mode.value,
                 address_mode="native" if group.native_addresses else "scripts",
+                protocol=settings.protocol.value,
             )
         )
         if settings.vrrp:

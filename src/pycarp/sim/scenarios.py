@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pycarp.core.settings import MAX_CONFIG_ADVSKEW, GroupSettings
 from pycarp.core.timing import advertisement_interval, master_down_interval
-from pycarp.sim import DEFAULT_PASSPHRASE, group
+from pycarp.sim import DEFAULT_PASSPHRASE, group, vrrp_group
 from pycarp.sim import faults as fl
 from pycarp.sim.chaos import random_faults
 from pycarp.sim.seeds import stream
@@ -52,6 +52,7 @@ class Options:
     jitter: float = 0.0002
     duration: float | None = None
     seed: int = 1
+    vrrp3: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +70,7 @@ class Params:
     jitter: float
     duration: float
     seed: int
+    vrrp3: bool = False  # VRRPv3 groups: priority 254 - advskew, interval advbase
 
     @property
     def names(self) -> list[str]:
@@ -81,8 +83,12 @@ class Params:
 
     @property
     def expected_master(self) -> str:
-        """Lowest advskew wins; on a tie the lower address (the earlier host)."""
-        return self.names[self.advskews.index(min(self.advskews))]
+        """Lowest advskew wins; on a tie the lower address (the earlier host). VRRPv3: the
+        highest priority (lowest advskew) wins; on a tie the higher address (the later host)."""
+        best = min(self.advskews)
+        if self.vrrp3:
+            return self.names[len(self.advskews) - 1 - self.advskews[::-1].index(best)]
+        return self.names[self.advskews.index(best)]
 
     @property
     def settle_time(self) -> float:
@@ -133,9 +139,21 @@ def add_hosts(sim: Simulator, params: Params, *, second_vhid: bool = False) -> N
         )
 
 
+def vrrp_priority(advskew: int) -> int:
+    """The VRRPv3 priority a host of the scenario gets: the lower its advskew, the higher."""
+    return max(1, 254 - advskew)
+
+
 def _group(
     params: Params, vhid: int, advskew: int, passphrase: bytes = DEFAULT_PASSPHRASE
 ) -> GroupSettings:
+    if params.vrrp3:
+        return vrrp_group(
+            vhid,
+            priority=vrrp_priority(advskew),
+            interval_cs=params.advbase * 100,
+            preempt=params.preempt,
+        )
     return group(
         vhid,
         advbase=params.advbase,
@@ -319,18 +337,24 @@ def resolve(name: str, options: Options) -> Params:
     _check_float("--jitter", options.jitter, 0.0, MAX_DELAY, "seconds")
     if options.seed < 0:
         raise OptionError("--seed", options.seed, "an integer of 0 or more")
+    if options.vrrp3 and name == "wrong-pass":
+        raise OptionError("--vrrp3", name, "a scenario without passphrases: VRRPv3 has none")
+    if options.vrrp3 and options.advbase > 40:
+        raise OptionError("--advbase", options.advbase, "1 to 40 with --vrrp3 (40.95 s at most)")
+    preempt_default = True if options.vrrp3 else scenario.default_preempt
     params = Params(
         scenario=name,
         hosts=hosts,
         advskews=advskews if advskews is not None else default_advskews(hosts),
         advbase=options.advbase,
         dead_ratio=options.dead_ratio,
-        preempt=scenario.default_preempt if options.preempt is None else options.preempt,
+        preempt=preempt_default if options.preempt is None else options.preempt,
         loss=loss,
         delay=options.delay,
         jitter=options.jitter,
         duration=0.0,
         seed=options.seed,
+        vrrp3=options.vrrp3,
     )
     unit = params.unit
     shortest = scenario.min_duration * unit
