@@ -4,7 +4,8 @@ Each direction walks one life cycle: election by priority, kill -9 of the active
 other takes over after its Active_Down_Interval, measured on the wire), the killed one back
 (preemption: priority wins back the group), SIGTERM (priority 0: the other takes over after
 only its Skew_Time). Equal priorities: two active routers that meet keep the one with the
-higher primary address (IPv4 the host's own, IPv6 the link-local one).
+higher primary address (IPv4 the host's own, IPv6 the link-local one). Without preempt (either
+side), a router back at a higher priority leaves the group where it is.
 """
 
 from __future__ import annotations
@@ -166,3 +167,28 @@ def test_equal_priority_the_higher_primary_address_wins(
     assert "BACKUP" not in daemons["h2"].states()[1:]
     if isinstance(daemons["h1"], keepalived.Keepalived):
         assert daemons["h1"].transitions()[-1][1:] == ("BACKUP", LOW)
+
+
+@pytest.mark.parametrize("calm", ["pycarp", "keepalived"])
+def test_without_preempt_a_higher_priority_router_stays_backup(
+    lab: Lab, tmp_path: pathlib.Path, calm: str
+) -> None:
+    """pycarp ``--no-preempt`` / keepalived ``nopreempt``: back at a higher priority, it
+    follows the active router with the lower one instead of taking the group back."""
+    if calm == "pycarp":
+        active: Daemon = start_keepalived(lab, "h1", tmp_path, family=4, priority=LOW, interval=0.1)
+    else:
+        active = start_pycarp_vrrp(lab, "h1", tmp_path, family=4, priority=LOW, interval=0.1)
+    checks.wait_for_state(active, "MASTER", timeout=SETTLE)
+    if calm == "pycarp":
+        higher: Daemon = start_pycarp_vrrp(
+            lab, "h2", tmp_path, family=4, priority=HIGH, interval=0.1, extra=["--no-preempt"]
+        )
+    else:
+        higher = start_keepalived(
+            lab, "h2", tmp_path, family=4, priority=HIGH, interval=0.1, preempt=False
+        )
+    checks.wait_for_state(higher, "BACKUP", timeout=SETTLE)
+    assert_quiet([active, higher], seconds=1.5)
+    assert higher.states() == ["BACKUP"]
+    assert checks.holders(lab, VIRTUAL[4]) == ["h1"]

@@ -1,6 +1,7 @@
 """keepalived (VRRPv3) as a lab peer: its configuration, its process, its state.
 
-One way to run keepalived for the interop tests, the vector captures and the benchmarks:
+One way to run keepalived for the interop tests and the vector captures (:func:`run` is what
+the benchmarks' ``benchlib.peers.run_keepalived`` does too):
 
 * the configuration is generated from :class:`Instance` values (``vrrp_version 3``, IPv4 or
   IPv6 by the family of the virtual addresses, priority, ``advert_int``, preempt or not,
@@ -32,7 +33,7 @@ import typing
 
 from pycarp.lab.daemons import Daemon
 from pycarp.lab.naming import HOST_INTERFACE, LabError
-from pycarp.lab.programs import check_status, require
+from pycarp.lab.programs import require
 
 if typing.TYPE_CHECKING:
     from pycarp.lab.lab import Lab
@@ -207,8 +208,9 @@ class Keepalived(Daemon):
         return [state for _name, state, _priority in self.transitions()]
 
     def vrrp_pid(self) -> int | None:
-        """The VRRP child's PID (from its pid file), None before keepalived wrote it."""
-        with contextlib.suppress(FileNotFoundError, ValueError):
+        """The VRRP child's PID (from its pid file), None before keepalived wrote it (the file
+        exists, empty, for a moment before)."""
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
             return int(pathlib.Path(self.vrrp_pid_path).read_text().split()[0])
         return None
 
@@ -237,17 +239,3 @@ class Keepalived(Daemon):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(each, signal.SIGKILL)
         self.process.wait(timeout=5)
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM: a master sends priority 0 and removes its addresses; the exit status."""
-        return super().stop(timeout)
-
-
-def remove_addresses(lab: Lab, node: str, instances: typing.Sequence[Instance]) -> None:
-    """What is left on ``node`` after a killed keepalived: delete its virtual addresses."""
-    for instance in instances:
-        for address in instance.addresses:
-            check_status(
-                lab.exec(node, ["ip", "addr", "del", address, "dev", HOST_INTERFACE]),
-                allowed=(0, 2),
-            )

@@ -33,7 +33,6 @@ from pycarp.pcap import read_packets
 
 KEPT = 4  # ordinary adverts kept per scenario (besides the priority-0 ones)
 PCAP_HEADER_LEN, RECORD_HEADER_LEN = 24, 16
-ETHER_SOURCE = slice(6, 12)
 VRRP_PRIORITY_OFFSET = 2
 
 
@@ -93,28 +92,23 @@ def capture_all(out: pathlib.Path, work: pathlib.Path) -> list[dict[str, object]
 
 
 def write_selection(source: pathlib.Path, target: pathlib.Path, mac: str) -> int:
-    """Copy into ``target`` the first KEPT adverts ``mac`` sent and its priority-0 ones."""
+    """Copy into ``target`` the first KEPT adverts ``mac`` sent and its priority-0 ones, each
+    record byte for byte (its capture header too); the number of packets written."""
     with source.open("rb") as stream:
-        wanted = {
-            captured.frame: captured.packet.payload[VRRP_PRIORITY_OFFSET] == 0
-            for captured in read_packets(stream)
-        }
+        sent = [captured for captured in read_packets(stream) if captured.link_source == mac]
+    leaving = [c.frame for c in sent if c.packet.payload[VRRP_PRIORITY_OFFSET] == 0]
+    ordinary = [c.frame for c in sent if c.frame not in leaving][:KEPT]
+    wanted = set(leaving + ordinary)
     data = source.read_bytes()
-    kept, ordinary = [data[:PCAP_HEADER_LEN]], 0
-    offset, frame = PCAP_HEADER_LEN, 0
-    sender = bytes.fromhex(mac.replace(":", ""))
-    while offset < len(data):
+    kept, offset, frame = [data[:PCAP_HEADER_LEN]], PCAP_HEADER_LEN, 0
+    while offset < len(data):  # tcpdump wrote it: this machine's byte order
         frame += 1
-        (length,) = struct.unpack_from("<I", data, offset + 8)
-        record = data[offset : offset + RECORD_HEADER_LEN + length]
+        (length,) = struct.unpack_from("=I", data, offset + 8)
+        if frame in wanted:
+            kept.append(data[offset : offset + RECORD_HEADER_LEN + length])
         offset += RECORD_HEADER_LEN + length
-        if frame not in wanted or record[RECORD_HEADER_LEN:][ETHER_SOURCE] != sender:
-            continue
-        if wanted[frame] or ordinary < KEPT:
-            kept.append(record)
-            ordinary += not wanted[frame]
     target.write_bytes(b"".join(kept))
-    return len(kept) - 1
+    return len(wanted)
 
 
 def describe(scenario: Scenario, file: str, count: int) -> dict[str, object]:
