@@ -15,7 +15,8 @@ protocols differ, and nowhere else:
   advertises (learned from its adverts), not its own.
 * **demotion** lowers the priority sent (1 at least): maintenance mode sends priority 1.
 
-An advert whose address list differs from ours is accepted (as keepalived and FreeBSD do) and
+An advert whose address list differs from ours is accepted (as FreeBSD does; keepalived 2.2.7,
+seen live in tests/interop, logs it and drops the advert, so it becomes a second master) and
 reported: :meth:`VrrpRules.address_mismatch` says when it is worth a fact.
 """
 

@@ -89,8 +89,9 @@ class Unauthenticated(GroupFact):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AddressListMismatch(GroupFact):
-    """A VRRPv3 advert listed other addresses than this group has: accepted (as keepalived and
-    FreeBSD do), counted (``count``: this group's total so far), said once per sender and list."""
+    """A VRRPv3 advert listed other addresses than this group has: accepted (as FreeBSD does;
+    keepalived drops it), counted (``count``: this group's total so far), said once per sender
+    and list."""
 
     kind: ClassVar[str] = "address_list_mismatch"
     source: str
