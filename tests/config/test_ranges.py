@@ -14,7 +14,7 @@ import pathlib
 
 import pytest
 
-from pycarp.config.build import RawGroup
+from pycarp.config.build import VRRP_ONLY, RawGroup
 from pycarp.config.flags import FLAG_NAMES, build_parser, config_from_args
 from pycarp.config.model import (
     ConfigError,
@@ -47,7 +47,8 @@ def as_text(value: float) -> str:
 
 
 def flags_with(setting: str, value: str) -> list[str]:
-    argv = ["-i", "eth0", "-s", "198.51.100.1", "-v", "1", "-a", "198.51.100.100", "-p", SECRET]
+    argv = ["-i", "eth0", "-s", "198.51.100.1", "-v", "1", "-a", "198.51.100.100"]
+    argv += ["--vrrp3"] if setting in VRRP_ONLY else ["-p", SECRET]  # VRRPv3 has no key
     return [*argv, FLAG_NAMES[setting], value]
 
 
@@ -64,6 +65,9 @@ def toml_with(tmp_path: pathlib.Path, setting: str, value: float) -> pathlib.Pat
         "addresses": '["198.51.100.100/24"]',
         setting: as_text(value),
     }
+    if setting in VRRP_ONLY:  # a VRRPv3 group: its own settings, and no key
+        del keys["passphrase"]
+        keys["protocol"] = '"vrrp3"'
     path = tmp_path / "ranges.toml"
     path.write_text("[[group]]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
     return path

@@ -95,6 +95,7 @@ def signed_advert(
     advskew: int = 0,
     counter: int = 1000,
     vhid: int | None = None,
+    demote: int = 0,
 ) -> bytes:
     """An advert a peer of ``settings`` would send (same passphrase and addresses)."""
     group = settings.vhid if vhid is None else vhid
@@ -105,6 +106,7 @@ def signed_advert(
         advskew=advskew,
         counter=counter,
         digest=signer.sign(counter.to_bytes(8, "big")),
+        demote=demote,
     )
     return wire.encode(adv)
 

@@ -76,6 +76,9 @@ class FakeSegment:
             broadcast = destination == ipaddress.IPv4Address("255.255.255.255")
             if unicast and not broadcast and receiver.source != destination:
                 continue
+            multicast = destination is not None and destination.is_multicast
+            if multicast and destination not in receiver.joined:  # as a socket: members only
+                continue
             packet = ReceivedPacket(
                 payload=payload,
                 source=sender.source,
@@ -121,6 +124,7 @@ class FakeSocket:
         self._reader.setblocking(False)
         self._writer.setblocking(False)
         self._pending: collections.deque[ReceivedPacket] = collections.deque()
+        self.joined: set[IPAddress] = {_carp_group(source)}  # as open_advert_socket does
         segment.attach(self)
 
     def fileno(self) -> int:
@@ -141,6 +145,9 @@ class FakeSocket:
             return
         self._pending.append(packet)
         self._writer.send(b"\0")
+
+    def join(self, group: IPAddress) -> None:
+        self.joined.add(group)
 
     def receive(self) -> ReceivedPacket | None:
         if self.closed:

@@ -67,7 +67,8 @@ def _epilog() -> str:
     lines += [
         "",
         "Script times (t=10, ...) are for advbase 1; they scale with --advbase (and with",
-        "--dead-ratio above 3). --loss is the inbound loss on every link: each packet is lost",
+        "--dead-ratio above 3); at --advbase 0 (sub-second, OpenBSD) the unit is the slowest",
+        "host's interval. --loss is the inbound loss on every link: each packet is lost",
         "for each receiver independently. The same --seed always gives the same run.",
         "",
         "examples:",
@@ -75,6 +76,9 @@ def _epilog() -> str:
         "  pycarp simulate preempt --preempt",
         "  pycarp simulate lossy --loss 0.3 --duration 600 --summary-only",
         "  pycarp simulate random --seed 7 --hosts 5 --json",
+        "  pycarp simulate failover --advbase 0 --advskew 25,50",
+        "  pycarp simulate mixed-demote --seed 3 --summary-only",
+        "  pycarp simulate failover --vrrp3",
     ]
     return "\n".join(lines)
 
@@ -108,7 +112,8 @@ def _parser() -> _Parser:
         type=_number(int, SETTING_RANGES["advbase"].allowed()),
         default=1,
         metavar="SECONDS",
-        help=f"advbase, {SETTING_RANGES['advbase']} s (default 1)",
+        help=f"advbase, {SETTING_RANGES['advbase']} s; 0: sub-second, every advskew/256 s "
+        "(default 1)",
     )
     parser.add_argument(
         "--dead-ratio",
@@ -156,6 +161,12 @@ def _parser() -> _Parser:
         metavar="N",
         help="random seed (default 1)",
     )
+    parser.add_argument(
+        "--vrrp3",
+        action="store_true",
+        help="run VRRPv3 groups: priority 254 - advskew per host, interval --advbase s, "
+        "preempt on unless --no-preempt (not with wrong-pass: VRRPv3 has no passphrase)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
@@ -179,6 +190,7 @@ def main(argv: list[str]) -> int:
             jitter=args.jitter,
             duration=args.duration,
             seed=args.seed,
+            vrrp3=args.vrrp3,
         )
         params = sc.resolve(args.scenario, options)
     except SystemExit as done:  # --help

@@ -35,22 +35,32 @@ FLAG_NAMES = {
     "passphrase": "--pass",
     "passfile": "--passfile",
     "pass_env": PASS_ENV,
+    "key_hex": "--key-hex",
     "addresses": "--addr",
     "advbase": "--advbase",
     "advskew": "--advskew",
     "dead_ratio": "--deadratio",
     "signature_mode": "--signature-mode",
+    "demote_on_wire": "--demote-on-wire",
     "address_mode": "--address-mode",
     "upscript": "--upscript",
     "downscript": "--downscript",
     "notify": "--notify",
     "destination": "--peer",
     "script_timeout": "--script-timeout",
+    "protocol": "--vrrp3",
+    "priority": "--priority",
+    "interval": "--interval",
+    "preempt_delay": "--preempt-delay",
+    "vrrp_checksum": "--vrrp-checksum",
 }
 
 _EPILOG = f"""\
 The passphrase: prefer --passfile FILE (first line of FILE) or the {PASS_ENV} environment
-variable; --pass works as in ucarp but shows in `ps` to every user on the host.
+variable; --pass works as in ucarp but shows in `ps` to every user on the host. Only its first
+19 bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (a longer one is warned about; ucarp
+refuses it). --key-hex HEX gives the raw key instead (1-20 bytes, every one counts), for groups
+whose key was set over netlink/ioctl; it excludes --pass/--passfile.
 
 Addresses: by default (--address-mode auto) pycarp adds and removes the --addr addresses itself,
 unless an --upscript/--downscript is given: then, exactly as under ucarp, the scripts do it.
@@ -75,6 +85,13 @@ take the track down, --track-rise successes (2) bring it back. While down, the g
 by --track-weight (1-240), or with "fault" (the default) it hands over and stays out: only if no
 healthy node is left does it hold the address. More tracks, interfaces and files: [[track]] in
 --config (README, "Health tracking").
+
+VRRPv3 (--vrrp3, RFC 9568): the group speaks VRRPv3 instead of CARP: --priority decides
+(higher wins, equal: the higher --srcip), adverts every --interval seconds (0.01-40.95),
+preempt on unless --no-preempt. VRRPv3 HAS NO AUTHENTICATION: anybody on the segment can take
+the addresses over; no --pass/--passfile then. Tested live with keepalived (vrrp_version 3);
+FreeBSD's carpver 3 uses the same wire format (not tested against FreeBSD). --vrrp-checksum
+rfc9568 for keepalived's v3_checksum_as_v2.
 
 A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
 `pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
@@ -107,7 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-v", "--vhid", metavar="ID", help=f"virtual host id, {_RANGES['vhid']}")
     g.add_argument("-p", "--pass", dest="passphrase", metavar="PASS", help="passphrase (see below)")
     g.add_argument("-o", "--passfile", metavar="FILE", help="read the passphrase from FILE")
-    g.add_argument("-P", "--preempt", action="store_true", help="take over from slower masters")
+    g.add_argument(
+        "-P",
+        "--preempt",
+        action="store_true",
+        default=None,
+        help="take over from slower masters (CARP: off by default; VRRPv3: on)",
+    )
     g.add_argument(
         "-n", "--neutral", action="store_true", help="do not run the down script at start-up"
     )
@@ -125,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--advbase",
         default="1",
         metavar="SECS",
-        help=f"advert interval, {_RANGES['advbase']}",
+        help=f"advert interval, {_RANGES['advbase']} s; 0 = sub-second (OpenBSD): every "
+        "advskew/256 s",
     )
     g.add_argument(
         "-k",
@@ -164,12 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
     e.add_argument(
+        "--key-hex",
+        metavar="HEX",
+        help="raw key of 1-20 bytes in hex, every byte counts (groups keyed over netlink/ioctl);"
+        " instead of --pass/--passfile",
+    )
+    e.add_argument(
         "--vmac",
         action="store_true",
         help="give the group the virtual MAC 00:00:5e:00:01:<vhid> on a macvlan (<IF>.c<vhid>), "
         "as FreeBSD CARP does, so clients' ARP/ND entries never change on a takeover; needs "
         "native address mode and sets arp_ignore=1, arp_announce=2 on IF (restored at exit). "
         "Hypervisors and clouds that drop frames from unknown MACs break it: see docs/behaviour.md",
+    )
+    e.add_argument(
+        "--demote-on-wire",
+        default="advskew",
+        metavar="WHERE",
+        help="where our demotion is sent: advskew (FreeBSD, ucarp; default) or byte "
+        "(OpenBSD's demote count); the byte peers send is always honoured",
     )
     e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
@@ -183,6 +220,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
+    )
+    v = p.add_argument_group("VRRPv3 (RFC 9568; no authentication: see below)")
+    v.add_argument(
+        "--vrrp3",
+        dest="protocol",
+        action="store_const",
+        const="vrrp3",
+        default="carp",
+        help="run the group as VRRPv3 (--vhid is the VRID); unauthenticated",
+    )
+    v.add_argument("--priority", metavar="N", help="1-254, higher wins; 255 = address owner (100)")
+    v.add_argument("--interval", metavar="SECS", help="advert interval, 0.01-40.95 s (1)")
+    v.add_argument(
+        "--no-preempt",
+        dest="preempt",
+        action="store_false",
+        help="never take over from a lower-priority master",
+    )
+    v.add_argument(
+        "--preempt-delay", metavar="SECS", help="after start, wait this long before preempting (0)"
+    )
+    v.add_argument(
+        "--vrrp-checksum",
+        metavar="FORM",
+        help="IPv4 checksum: pseudo-header (keepalived, FreeBSD; default) or rfc9568 "
+        "(keepalived v3_checksum_as_v2); IPv6 always has the pseudo-header",
     )
     t = p.add_argument_group("health tracking (one check; more with [[track]] in --config)")
     t.add_argument(
@@ -246,6 +309,7 @@ _GROUP_FLAGS = [
     "vhid",
     "passphrase",
     "passfile",
+    "key_hex",
     "preempt",
     "neutral",
     "addresses",
@@ -262,8 +326,14 @@ _GROUP_FLAGS = [
     "advskew",
     "deadratio",
     "signature_mode",
+    "demote_on_wire",
     "address_mode",
     "script_timeout",
+    "protocol",
+    "priority",
+    "interval",
+    "preempt_delay",
+    "vrrp_checksum",
 ]
 
 
@@ -299,6 +369,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vhid=args.vhid,
         passphrase=args.passphrase,
         passfile=args.passfile,
+        key_hex=args.key_hex,
         addresses=args.addresses,
         advbase=args.advbase,
         advskew=args.advskew,
@@ -306,6 +377,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         preempt=args.preempt,
         neutral=args.neutral,
         signature_mode=args.signature_mode,
+        demote_on_wire=args.demote_on_wire,
         address_mode=args.address_mode,
         upscript=args.upscript,
         downscript=args.downscript,
@@ -315,6 +387,11 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vmac=args.vmac,
         destination=_destination(args),
         script_timeout=args.script_timeout,
+        protocol=args.protocol,
+        priority=args.priority,
+        interval=args.interval,
+        preempt_delay=args.preempt_delay,
+        vrrp_checksum=args.vrrp_checksum,
     )
     # The destination was written as --peer, --mcast or --nomcast: errors name that one.
     names = FLAG_NAMES | {"destination": _destination_flag(args)}

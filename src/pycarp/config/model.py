@@ -23,6 +23,7 @@ import re
 import stat
 import typing
 
+from pycarp.core.auth import PASSPHRASE_BYTES_USED
 from pycarp.core.constants import IPAddress, IPInterface
 from pycarp.core.settings import SETTING_RANGES, GroupSettings, Range
 
@@ -31,7 +32,7 @@ if typing.TYPE_CHECKING:
 
 DEFAULT_SCRIPT_TIMEOUT = 30.0
 SHOWN_LIMIT = 60  # characters of a value an error message shows
-PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (20 bytes are used)
+PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (19 bytes are used)
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,10 @@ class GroupConfig:
     interface: str
     settings: GroupSettings
     prefixes: tuple[IPInterface, ...]  # the addresses with their prefix length, as installed
+    # The secret as given (a passphrase, every byte; or the raw key): hidden from every hook.
+    # settings.passphrase holds the HMAC key it makes (a passphrase's first 19 bytes).
+    secret: bytes = dataclasses.field(default=b"", repr=False)
+    passphrase_length: int = 0  # bytes of a typed passphrase (0: a raw key_hex)
     address_mode: AddressMode = AddressMode.AUTO
     upscript: str | None = None
     downscript: str | None = None
@@ -97,10 +102,28 @@ class GroupConfig:
         return f"{self.settings.vhid}@{self.interface}"
 
     @property
+    def hidden_secret(self) -> bytes:
+        """What no hook's environment may hold: the secret as given (or, for a GroupConfig
+        built by hand, the key)."""
+        return self.secret or self.settings.passphrase
+
+    @property
+    def passphrase_cut(self) -> bool:
+        """A typed passphrase longer than the 19 bytes BSD ifconfig keeps (the rest is unused)."""
+        return self.passphrase_length > PASSPHRASE_BYTES_USED
+
+    @property
     def native_addresses(self) -> bool:
         if self.address_mode is AddressMode.AUTO:
             return not (self.upscript or self.downscript)
         return self.address_mode is AddressMode.NATIVE
+
+
+def passphrases_cut(groups: typing.Iterable[GroupConfig]) -> tuple[tuple[str, ...], int]:
+    """The groups whose passphrase is longer than the 19 bytes that count (``vhid@if``), and
+    the longest such passphrase: what the start-up warning and ``--check-config`` say."""
+    cut = [group for group in groups if group.passphrase_cut]
+    return tuple(group.name for group in cut), max((g.passphrase_length for g in cut), default=0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -65,20 +65,22 @@ class Receiver:
         """The advert, remembered as accepted; or DecodeError, counted (see :meth:`dropped`)."""
         try:
             adv = validate(packet, self._settings, self._signer)
-            self._check_counter(adv.counter, master=master)
+            self._check_counter(adv.counter, packet, master=master)
         except wire.DecodeError as error:
             self.stats.count(error.reason)
             raise
         self.replay.record_accepted(adv.counter, packet.source)
         return adv
 
-    def _check_counter(self, counter: int, *, master: bool) -> None:
-        """Replays of a valid advert (see :mod:`pycarp.core.replay`)."""
+    def _check_counter(self, counter: int, packet: ev.PacketReceived, *, master: bool) -> None:
+        """Replays of a valid advert (see :mod:`pycarp.core.replay`). A peer that repeats its
+        own counter (OpenBSD's constant cookie) is never a replay; our own counter heard back
+        always is, for a master."""
         if master and self.replay.is_ours(counter):
             raise wire.DecodeError(
                 DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
             )
-        stale = self.replay.stale_run(counter)
+        stale = self.replay.stale_run(counter, packet.source)
         if stale is not None:
             raise wire.DecodeError(
                 DropReason.REPLAY,

@@ -17,7 +17,7 @@ import subprocess
 import time
 import typing
 
-from pycarp.core import timing, wire
+from pycarp.core import timing, vrrpwire, wire
 from pycarp.lab import namespaces
 from pycarp.lab.naming import BRIDGE, SWITCH, LabError
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
@@ -38,6 +38,18 @@ class Advert:
     advert: wire.Advertisement
     payload: bytes
     mac: str | None = None  # the frame's source MAC
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VrrpAdvert:
+    """One VRRPv3 advertisement seen on the bridge (its checksum verified in either form)."""
+
+    timestamp: float
+    source: str
+    ttl: int
+    advert: vrrpwire.VrrpAdvertisement
+    checksum: vrrpwire.ChecksumMode
+    payload: bytes
 
 
 class AdvertCapture:
@@ -105,6 +117,31 @@ class AdvertCapture:
                     advert=decoded,
                     payload=captured.packet.payload[: wire.PAYLOAD_LEN],
                     mac=captured.link_source,
+                )
+            )
+        return result
+
+    def vrrp_adverts(self) -> list[VrrpAdvert]:
+        """The VRRPv3 advertisements among them, with the checksum form each one verifies in
+        (IPv6: always the pseudo-header); CARP, other versions and garbage are skipped."""
+        result = []
+        for captured in self.packets():
+            packet = captured.packet
+            form = vrrpwire.checksum_form(packet.payload, packet.source, packet.destination)
+            if form is None:
+                continue
+            try:
+                decoded = vrrpwire.decode(packet.payload, packet.source, packet.destination, form)
+            except wire.DecodeError:
+                continue
+            result.append(
+                VrrpAdvert(
+                    timestamp=captured.timestamp,
+                    source=str(packet.source),
+                    ttl=packet.ttl,
+                    advert=decoded,
+                    checksum=form,
+                    payload=packet.payload,
                 )
             )
         return result

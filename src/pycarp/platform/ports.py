@@ -45,6 +45,11 @@ class AdvertSocket(typing.Protocol):
     def receive(self) -> ReceivedPacket | None:
         """One pending packet, or None when nothing is queued (never blocks)."""
 
+    def join(self, group: IPAddress) -> None:
+        """Also receive what is sent to multicast ``group`` on this interface (``--mcast``:
+        a group's adverts go to another group than CARP's, and its peers' come from there).
+        Joining a group twice changes nothing."""
+
     def close(self) -> None: ...
 
 

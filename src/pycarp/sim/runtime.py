@@ -29,6 +29,7 @@ import itertools
 from pycarp.core import events as ev
 from pycarp.core.actions import (
     Action,
+    AddressListMismatch,
     Announce,
     ClaimAddresses,
     PacketDropped,
@@ -168,6 +169,8 @@ class SimRuntime:
                     )
             case PacketDropped(reason=reason, detail=detail):
                 self._record_drop(router, vhid, reason, detail)
+            case AddressListMismatch():
+                router.stats.address_mismatches += 1
             case Announce(repeat=repeat):
                 router.stats.announcements += 1
                 self.notices.append(
