@@ -3,14 +3,17 @@ the (late) moment the timer ran, so the wake-up lateness does not add up (issue 
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pycarp.core import events as ev
 from pycarp.core.actions import SendAdvertisement
 from pycarp.core.machine import ON_SCHEDULE_LATENESS, GroupMachine
+from pycarp.core.settings import GroupSettings, Protocol
 from pycarp.core.table import State
 
-from .support import new_machine, received, sent, signed_advert
+from .support import OUR_SOURCE, VIRTUAL, new_machine, received, sent, signed_advert
 
 LATE = 0.003  # a busy event loop's lateness
 
@@ -70,3 +73,21 @@ def test_an_answer_to_a_slower_master_restarts_the_schedule_from_now() -> None:
     actions = machine.handle(received(signed_advert(machine.settings, advskew=200)), answered_at)
     assert any(isinstance(a, SendAdvertisement) for a in actions)
     assert machine.next_deadline == pytest.approx(answered_at + 1.0)
+
+
+def test_a_vrrp3_master_keeps_its_schedule_too() -> None:
+    settings = GroupSettings(
+        vhid=7,
+        passphrase=b"",
+        addresses=(VIRTUAL,),
+        source=OUR_SOURCE,
+        protocol=Protocol.VRRP3,
+        priority=100,
+        interval=0.05,
+    )
+    machine = _master(GroupMachine(settings, random.Random(1)))
+    start = machine.next_deadline
+    assert start is not None
+    for _ in range(100):
+        _tick(machine, LATE / 10)
+    assert machine.next_deadline == pytest.approx(start + 100 * 0.05)
