@@ -28,6 +28,7 @@ from pycarp.observe import facts
 from pycarp.observe.logsink import log_fact
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, LinkWatcher, Platform, ReceivedPacket
+from pycarp.runtime.address_work import AddressWork
 from pycarp.runtime.driver import GroupDriver, StateListener
 from pycarp.runtime.reload import plan_reload
 from pycarp.runtime.services import Services
@@ -80,6 +81,7 @@ class Daemon:
             }
         )
         self._services = Services(self)
+        self._address_work = AddressWork(platform)  # every group's, batched together
         self.tracks = TrackRunner(self)  # health tracks, started with the services
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -145,6 +147,7 @@ class Daemon:
             on_state=self._on_state,
             read_pending=functools.partial(self._on_readable, sock),
             hook_secrets=self._hook_secrets,
+            address_work=self._address_work,
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [

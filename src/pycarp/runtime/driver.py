@@ -34,7 +34,8 @@ from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
 from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
-from pycarp.platform.ports import AdvertSocket, IPInterface, Platform
+from pycarp.platform.ports import AdvertSocket, Platform
+from pycarp.runtime.address_work import AddressWork
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
 
@@ -89,6 +90,7 @@ class GroupDriver:
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
         hook_secrets: Collection[bytes] | None = None,
+        address_work: AddressWork | None = None,
     ) -> None:
         self.config = config
         self.key = config.key
@@ -100,6 +102,8 @@ class GroupDriver:
         self.scripts_queue = SerialQueue(f"{config.name} scripts")
         self._socket = socket
         self._platform = platform
+        # Shared by the daemon's groups, so that simultaneous takeovers share worker calls.
+        self._address_work = address_work or AddressWork(platform)
         self._stream = stream
         self._on_state = on_state
         self._read_pending = read_pending
@@ -332,12 +336,14 @@ class GroupDriver:
         await self._address_changes("remove", asked_at)
 
     async def _address_changes(self, verb: str, asked_at: float) -> None:
-        """All of the group's addresses in one worker-thread call: at 10,000 groups the
-        hand-over to a thread, not netlink, was the cost. The latency published counts from
-        the state change that asked (``asked_at``, loop time): what a client waited for."""
-        results = await asyncio.to_thread(self._change_addresses, verb)
+        """All of the group's addresses in one request to the daemon's address worker, which
+        batches simultaneous takeovers (an error on one address does not stop the others).
+        The latency published counts from the state change that asked (``asked_at``, loop
+        time): what a client waited for."""
+        prefixes = self.config.prefixes
+        results = await self._address_work.change(verb == "add", self.config.interface, prefixes)
         latency = round((self._loop.time() - asked_at) * 1000, 3)
-        for prefix, outcome in results:
+        for prefix, outcome in zip(prefixes, results, strict=True):
             if isinstance(outcome, OSError):
                 self.counters.address_errors += 1
             if isinstance(outcome, OSError) or outcome:
@@ -351,27 +357,13 @@ class GroupDriver:
                     )
                 )
 
-    def _change_addresses(self, verb: str) -> list[tuple[IPInterface, bool | OSError]]:
-        """Runs in a worker thread; an error on one address does not stop the others."""
-        manager = self._platform.addresses
-        change = manager.add if verb == "add" else manager.remove
-        results: list[tuple[IPInterface, bool | OSError]] = []
-        for prefix in self.config.prefixes:
-            try:
-                results.append((prefix, change(self.config.interface, prefix)))
-            except OSError as error:
-                results.append((prefix, error))
-        return results
-
     async def _announce(self) -> None:
         if not self._still_master("announcement"):
             return
         addresses = [p.ip for p in self.config.prefixes]
         error = ""
         try:
-            await asyncio.to_thread(
-                self._platform.announcer.announce, self.config.interface, addresses
-            )
+            await self._address_work.announce(self.config.interface, addresses)
         except OSError as failure:
             error = str(failure)
         self._stream.publish(
