@@ -66,10 +66,12 @@ def pyroute2_bytes(kind: int, flags: int, sequence: int, index: int, address: IP
 @pytest.mark.parametrize(
     ("kind", "flags"),
     [
+        (RTM_NEWADDR, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL),
         (RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
+        (RTM_DELADDR, NLM_F_REQUEST),
         (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK),
     ],
-    ids=["add", "delete"],
+    ids=["add", "add-ack", "delete", "delete-ack"],
 )
 def test_messages_are_byte_for_byte_what_pyroute2_encodes(
     kind: int, flags: int, address: IPInterface
@@ -81,8 +83,8 @@ def test_messages_are_byte_for_byte_what_pyroute2_encodes(
 
 def test_the_flags_and_types_are_the_kernels() -> None:
     assert (rtnl_address.RTM_NEWADDR, rtnl_address.RTM_DELADDR) == (RTM_NEWADDR, RTM_DELADDR)
-    assert ADD_FLAGS == NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-    assert DELETE_FLAGS == NLM_F_REQUEST | NLM_F_ACK
+    assert ADD_FLAGS == NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
+    assert DELETE_FLAGS == NLM_F_REQUEST
 
 
 def ack(sequence: int, code: int = 0, *, echo: bytes = b"", kind: int = 2) -> bytes:
@@ -119,25 +121,25 @@ def test_a_truncated_datagram_yields_what_is_whole_and_stops() -> None:
 
 
 class ScriptedKernel:
-    """Answers each datagram sent with acks chosen by ``answer`` (sequence -> errno, or None
-    for no ack), delivered in ``order`` and split into reads of ``per_read`` acks."""
+    """Runs each datagram's messages in order, as the kernel does: answers a request that
+    fails (``answer``: address -> errno) or that asks for an acknowledgement, and drops the
+    answers of the addresses mapped to None (as a full receive buffer would). The answers
+    are read ``per_read`` at a time; a read with nothing queued times out."""
 
     def __init__(
         self,
         answer: typing.Mapping[str, int | None] | None = None,
         *,
-        order: str = "forward",
         per_read: int = 1000,
-        late: bytes = b"",
         send_error: OSError | None = None,
     ) -> None:
-        self.answer = answer or {}
-        self.order = order
+        self.answer = dict(answer or {})
         self.per_read = per_read
-        self.sent: list[list[tuple[int, IPInterface]]] = []
-        self.reads: collections.deque[bytes] = collections.deque([late] if late else [])
+        self.sent: list[list[tuple[int, int, IPInterface]]] = []  # (sequence, flags, address)
+        self.reads: collections.deque[bytes | OSError] = collections.deque()
+        self.recv_calls = 0
         self.send_error = send_error
-        self.closed = False
+        self.overrun_after: tuple[int, OSError] | None = None  # (answers read, then this)
 
     def send(self, data: bytes, /) -> int:
         if self.send_error is not None:
@@ -145,31 +147,35 @@ class ScriptedKernel:
         messages = []
         offset = 0
         while offset < len(data):
-            length, _kind, _flags, sequence, _port = struct.unpack_from("=IHHII", data, offset)
+            length, _kind, flags, sequence, _port = struct.unpack_from("=IHHII", data, offset)
             family, prefix = struct.unpack_from("=BB", data, offset + 16)
             size = 4 if family == socket.AF_INET else 16
             ip = ipaddress.ip_address(data[offset + 28 : offset + 28 + size])
-            messages.append((sequence, ipaddress.ip_interface(f"{ip}/{prefix}")))
+            messages.append((sequence, flags, ipaddress.ip_interface(f"{ip}/{prefix}")))
             offset += length
         self.sent.append(messages)
-        acks = [
-            ack(sequence, code)
-            for sequence, address in messages
-            if (code := self.answer.get(str(address), 0)) is not None
-        ]
-        if self.order == "reverse":
-            acks.reverse()
-        for start in range(0, len(acks), self.per_read):
-            self.reads.append(b"".join(acks[start : start + self.per_read]))
+        answers = []
+        for sequence, flags, address in messages:
+            code = self.answer.get(str(address), 0)
+            if code is not None and (code or flags & NLM_F_ACK):
+                answers.append(ack(sequence, code))
+        for start in range(0, len(answers), self.per_read):
+            self.reads.append(b"".join(answers[start : start + self.per_read]))
+        if self.overrun_after is not None:
+            self.reads.insert(*self.overrun_after)
         return len(data)
 
     def recv(self, size: int, /) -> bytes:
+        self.recv_calls += 1
         if not self.reads:
             raise TimeoutError("timed out")
-        return self.reads.popleft()
+        answer = self.reads.popleft()
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
 
     def close(self) -> None:
-        self.closed = True
+        pass
 
 
 def requests(count: int) -> list[Request]:
@@ -179,31 +185,39 @@ def requests(count: int) -> list[Request]:
     ]
 
 
-def test_the_pipe_sends_in_windows_and_matches_acks_out_of_order() -> None:
+def errnos(outcomes: list[OSError | None]) -> list[int | None]:
+    return [None if outcome is None else outcome.errno for outcome in outcomes]
+
+
+def test_each_request_gets_its_outcome_from_failures_and_one_ack_per_window() -> None:
     failing = {"198.51.100.3/24": errno.EEXIST, "198.51.100.6/24": errno.EPERM}
-    kernel = ScriptedKernel(failing, order="reverse", per_read=2)
+    kernel = ScriptedKernel(failing)
     pipe = AddressPipe(kernel, window=3)
     outcomes = pipe.run(requests(7))
     assert [len(window) for window in kernel.sent] == [3, 3, 1]
-    sequences = [sequence for window in kernel.sent for sequence, _address in window]
+    sequences = [sequence for window in kernel.sent for sequence, _flags, _address in window]
     assert sequences == list(range(1, 8))  # one sequence number per request, never reused
-    assert [None if o is None else o.errno for o in outcomes] == [
-        None,
-        None,
-        errno.EEXIST,
-        None,
-        None,
-        errno.EPERM,
-        None,
-    ]
+    # Only the last request of a window asks for an acknowledgement.
+    acked = [bool(flags & NLM_F_ACK) for window in kernel.sent for _seq, flags, _a in window]
+    assert acked == [False, False, True, False, False, True, True]
+    assert errnos(outcomes) == [None, None, errno.EEXIST, None, None, errno.EPERM, None]
     assert str(outcomes[2]) == "[Errno 17] netlink: EEXIST"
+    assert kernel.recv_calls == 3  # the answers of a window came in one read each
     assert pipe.run(requests(1)) == [None]
     assert kernel.sent[-1][0][0] == 8
 
 
-def test_a_late_ack_of_an_earlier_request_is_not_taken_for_a_new_one() -> None:
-    # The first request's ack went missing: its window times out; then that ack turns up,
-    # claiming failure, ahead of the second run's own acks.
+def test_answers_spread_over_several_reads_are_all_collected() -> None:
+    failing = {f"198.51.100.{i}/24": errno.EADDRNOTAVAIL for i in (1, 2, 4)}
+    kernel = ScriptedKernel(failing, per_read=1)
+    outcomes = AddressPipe(kernel, window=8).run(requests(5))
+    assert errnos(outcomes) == [errno.EADDRNOTAVAIL] * 2 + [None, errno.EADDRNOTAVAIL, None]
+    assert kernel.recv_calls == 4
+
+
+def test_a_late_answer_to_an_earlier_window_is_not_taken_for_a_new_one() -> None:
+    # The first window's answer went missing: it timed out; then that answer turns up,
+    # claiming failure, ahead of the second window's own.
     kernel = ScriptedKernel({"198.51.100.1/24": None})
     pipe = AddressPipe(kernel)
     (lost,) = pipe.run(requests(1))
@@ -213,13 +227,21 @@ def test_a_late_ack_of_an_earlier_request_is_not_taken_for_a_new_one() -> None:
     assert pipe.run(requests(2)) == [None, None]
 
 
-def test_acks_that_never_come_fail_only_their_own_requests() -> None:
-    kernel = ScriptedKernel({"198.51.100.2/24": None, "198.51.100.4/24": errno.EEXIST})
+def test_without_the_closing_ack_only_the_failures_heard_are_known() -> None:
+    kernel = ScriptedKernel({"198.51.100.2/24": errno.EEXIST, "198.51.100.5/24": None})
     outcomes = AddressPipe(kernel, window=8).run(requests(5))
-    assert isinstance(outcomes[1], TimeoutError)
-    assert isinstance(outcomes[3], OSError)
-    assert outcomes[3].errno == errno.EEXIST
-    assert [outcomes[0], outcomes[2], outcomes[4]] == [None, None, None]
+    assert isinstance(outcomes[1], OSError)
+    assert outcomes[1].errno == errno.EEXIST
+    # Not answered: success or not, nobody can tell; never reported as done.
+    assert all(isinstance(outcomes[i], TimeoutError) for i in (0, 2, 3, 4))
+
+
+def test_answers_lost_to_a_full_buffer_leave_the_unanswered_unknown() -> None:
+    kernel = ScriptedKernel({"198.51.100.1/24": errno.EEXIST}, per_read=1)
+    overrun = OSError(errno.ENOBUFS, "No buffer space available")
+    kernel.overrun_after = (1, overrun)  # the first answer is read, then the socket overran
+    outcomes = AddressPipe(kernel, window=4).run(requests(3))
+    assert errnos(outcomes) == [errno.EEXIST, errno.ENOBUFS, errno.ENOBUFS]
 
 
 def test_a_send_that_fails_fails_its_window_and_the_next_window_is_still_tried() -> None:
@@ -236,4 +258,4 @@ def test_sequence_numbers_wrap_without_going_negative() -> None:
     pipe = AddressPipe(kernel, window=4)
     pipe._sequence = 0x7FFFFFFE
     assert pipe.run(requests(4)) == [None] * 4
-    assert [sequence for sequence, _ in kernel.sent[0]] == [0x7FFFFFFF, 0, 1, 2]
+    assert [sequence for sequence, _flags, _address in kernel.sent[0]] == [0x7FFFFFFF, 0, 1, 2]

@@ -3,13 +3,19 @@
 ``bench/scale.py`` showed where 1,000 simultaneous takeovers spent their time: pyroute2
 encoding and decoding each RTM_NEWADDR (~0.35 ms; the kernel needs ~0.02 ms), one round trip
 per address, serialised. Here the messages are packed with :mod:`struct` (a fixed layout: the
-``ifaddrmsg`` header and two attributes), many are written with one ``send`` (the kernel runs
-every message of a datagram in turn and acknowledges each), and the acknowledgements are
-matched to their requests by sequence number, so every address gets its own outcome.
+``ifaddrmsg`` header and two attributes) and a window of them is written with one ``send``:
+the kernel runs the messages of a datagram one after another, before ``send`` returns.
 
-A window bounds the messages in flight: the kernel drops acknowledgements that do not fit the
-receive buffer (and says ENOBUFS), and an address whose outcome is unknown is worse than a
-second ``send``. pyroute2 stays in ``netlink.py`` for what it is good at (link state, dumps).
+Only the window's last message asks for an acknowledgement (NLM_F_ACK); the kernel answers
+every failed request anyway, with its errno and sequence number. So a window costs one
+``send`` and one ``recv`` plus one per failure, not one per address: each system call lets the
+worker thread lose the GIL to the event loop, and getting it back took milliseconds while a
+thousand groups were taking over. The last message's acknowledgement closes the window: the
+kernel answered in order, so a request before it without an error succeeded.
+
+The window bounds the answers in flight (if every request failed, their answers must fit the
+receive buffer, or the kernel drops some and says ENOBUFS). pyroute2 stays in ``netlink.py``
+for what it is good at (link state, dumps).
 """
 
 from __future__ import annotations
@@ -32,14 +38,15 @@ NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
-ADD_FLAGS = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-DELETE_FLAGS = NLM_F_REQUEST | NLM_F_ACK
+ADD_FLAGS = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL  # NLM_F_ACK on a window's last only
+DELETE_FLAGS = NLM_F_REQUEST
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
 IFA_FLAGS = 8
 IFA_F_NODAD = 0x02
 
-WINDOW = 64  # requests per send: their acks (~1 KiB of buffer each) fit any receive buffer
+WINDOW = 128  # requests per send: even if all fail, their answers fit the receive buffer
+RECEIVE_BUFFER = 1 << 20  # bytes; each answer takes ~1 KiB of it (the kernel's accounting)
 REQUEST_TIMEOUT = 5.0  # seconds to wait for the kernel's next acknowledgement
 _RECV_SIZE = 1 << 16
 _SOL_NETLINK = getattr(socket, "SOL_NETLINK", 270)
@@ -123,6 +130,8 @@ def open_route_socket(timeout: float = REQUEST_TIMEOUT) -> socket.socket:
     sock.settimeout(timeout)
     with contextlib.suppress(OSError):  # Linux 4.3+; without it error acks are longer
         sock.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
+    # Capped by net.core.rmem_max (212992 bytes at least, room for WINDOW answers).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     return sock
 
 
@@ -154,33 +163,37 @@ class AddressPipe:
         first = self._sequence + 1
         self._sequence = (self._sequence + len(requests)) & 0x7FFFFFFF
         sequences = {(first + i) & 0x7FFFFFFF: i for i in range(len(requests))}
+        last = len(requests) - 1
         datagram = b"".join(
             address_request(
                 request.kind,
-                ADD_FLAGS if request.kind == RTM_NEWADDR else DELETE_FLAGS,
+                (ADD_FLAGS if request.kind == RTM_NEWADDR else DELETE_FLAGS)
+                | (NLM_F_ACK if i == last else 0),
                 sequence,
                 request.ifindex,
                 request.address,
             )
-            for sequence, request in zip(sequences, requests, strict=True)
+            for i, (sequence, request) in enumerate(zip(sequences, requests, strict=True))
         )
         outcomes: list[OSError | None] = [None] * len(requests)
         try:
             self._sock.send(datagram)
         except OSError as error:  # nothing was sent: every request fails alike
             return [error] * len(requests)
-        waiting = set(sequences)
+        answered = [False] * len(requests)
         try:
-            while waiting:
+            while not answered[last]:
                 for sequence, code in acknowledgements(self._sock.recv(_RECV_SIZE)):
-                    if sequence not in waiting:
+                    i = sequences.get(sequence)
+                    if i is None:
                         continue  # a late answer to a window that timed out
-                    waiting.discard(sequence)
+                    answered[i] = True
                     if code:
-                        outcomes[sequences[sequence]] = netlink_error(code)
-        except OSError as error:  # a timeout, or acks lost (ENOBUFS): those outcomes unknown
-            for sequence in waiting:
-                outcomes[sequences[sequence]] = error
+                        outcomes[i] = netlink_error(code)
+        except OSError as error:  # a timeout, or answers lost (ENOBUFS): the rest unknown
+            for i in range(len(requests)):
+                if not answered[i]:
+                    outcomes[i] = error
         return outcomes
 
     def close(self) -> None:
