@@ -37,10 +37,11 @@ import typing
 from benchlib import runner
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import PacketDropped, State, StateChanged
+from pycarp.core.actions import PacketDropped, StateChanged
 from pycarp.core.auth import IPAddress, Signer
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
+from pycarp.core.table import State
 
 SETTINGS = GroupSettings(
     vhid=7,

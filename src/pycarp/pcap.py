@@ -60,6 +60,7 @@ class CapturedPacket:
     frame: int
     timestamp: float
     packet: IPPacket
+    link_source: str | None = None  # the Ethernet source MAC (aa:bb:..), None on other links
 
 
 def parse_ip(data: bytes) -> IPPacket:
@@ -134,11 +135,21 @@ def _u16(frame: bytes, offset: int) -> int:
     return value
 
 
-def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[CapturedPacket]:
-    """Yield every IPv4/IPv6 packet carrying ``protocol`` (112: CARP and VRRP), in file order.
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """One record of a capture as stored: link type, frame number (from 1), time, frame bytes."""
 
-    Frames that are not IP, and IP packets of other protocols, are skipped silently; a file
-    that is not a classic pcap, or ends in the middle of a record, raises :class:`PcapError`.
+    linktype: int
+    frame: int
+    timestamp: float
+    data: bytes
+
+
+def read_records(stream: BinaryIO) -> Iterator[Record]:
+    """Every record of a classic pcap file, in file order (``pycarp watch`` needs ARP too).
+
+    A file that is not a classic pcap, or ends in the middle of a record, raises
+    :class:`PcapError` (after the complete records before that point have been yielded).
     """
     header = stream.read(_FILE_HEADER_LEN)
     if header[:4] == _PCAPNG_MAGIC:
@@ -160,16 +171,33 @@ def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[Cap
         frame = stream.read(captured_len)
         if len(frame) < captured_len:
             raise PcapError(f"file ends inside record {frame_number}")
-        network = _network_layer(linktype, frame)
+        yield Record(
+            linktype=linktype, frame=frame_number, timestamp=seconds + fraction / scale, data=frame
+        )
+
+
+def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[CapturedPacket]:
+    """Yield every IPv4/IPv6 packet carrying ``protocol`` (112: CARP and VRRP), in file order.
+
+    Frames that are not IP, and IP packets of other protocols, are skipped silently; a file
+    that is not a classic pcap, or ends in the middle of a record, raises :class:`PcapError`.
+    """
+    for record in read_records(stream):
+        network = _network_layer(record.linktype, record.data)
         if network is None:
             continue
+        ethernet = record.linktype == LINKTYPE_ETHERNET
+        link_source = record.data[6:12].hex(":") if ethernet else None
         try:
             packet = parse_ip(network)
         except PcapError:
             continue  # a mangled non-CARP packet is not our business
         if packet.protocol == protocol:
             yield CapturedPacket(
-                frame=frame_number, timestamp=seconds + fraction / scale, packet=packet
+                frame=record.frame,
+                timestamp=record.timestamp,
+                packet=packet,
+                link_source=link_source,
             )
 
 

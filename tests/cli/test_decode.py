@@ -1,6 +1,6 @@
 """``pycarp decode``: hex and pcap input, digest checks both ways, exit codes, clean errors.
 
-Captures are built here with struct (no binary files in the repository); the CARP payloads are
+Captures are built here with struct (this file needs no capture files); the CARP payloads are
 the real ucarp ones from ``tests/vectors`` (their 192.0.2.x addresses are only HMAC data).
 """
 

@@ -20,12 +20,12 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.host import OPERATOR_DEMOTION_LIMIT, GroupKey, Host
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import REPORT_WINDOW, DropReason
+from pycarp.core.table import State
 from pycarp.core.timing import master_down_interval
 
 from .support import LOWER_PEER, group_settings, signed_advert

@@ -22,13 +22,13 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.auth import IPAddress, SignatureMode, Signer, compute_digest
 from pycarp.core.machine import GroupMachine, TimeWentBackwards
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 
 from .support import (
     HIGHER_PEER,

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from pycarp.core import events as ev
-from pycarp.core.actions import Action, PacketDropped, SendAdvertisement, State, StateChanged
+from pycarp.core.actions import Action, PacketDropped, SendAdvertisement, StateChanged
 from pycarp.core.auth import IPAddress
 from pycarp.core.machine import GroupMachine
+from pycarp.core.table import State
 
 from .support import LOWER_PEER, OUR_SOURCE, new_machine, signed_advert
 

@@ -10,10 +10,11 @@ import ipaddress
 import random
 
 from pycarp.core import events as ev
-from pycarp.core.actions import PacketDropped, SendAdvertisement, State, StateChanged
+from pycarp.core.actions import PacketDropped, SendAdvertisement, StateChanged
 from pycarp.core.machine import GroupMachine
 from pycarp.core.replay import MAX_RUNS, ReplayGuard
 from pycarp.core.stats import REPORT_LIMIT, DropReason, DropReports, Report
+from pycarp.core.table import State
 
 from .support import (
     HIGHER_PEER,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from pycarp.core import wire
-from pycarp.core.actions import ClaimAddresses, Hook, ReleaseAddresses, RunHook, State, StateChanged
+from pycarp.core.actions import ClaimAddresses, Hook, ReleaseAddresses, RunHook, StateChanged
 from pycarp.core.host import GroupKey
+from pycarp.core.table import State
 from pycarp.core.timing import master_down_interval
 from pycarp.core.track import Result, TrackError, TrackSpec, TrackState
 

@@ -41,6 +41,12 @@ SAMPLES: list[Fact] = [
     ),
     facts.GroupStopped(**GROUP, reason="reload"),
     facts.CarrierChanged(interface="eth0", up=False),
+    facts.VirtualMacAttached(
+        **GROUP,
+        vmac_interface="eth0.c1",
+        mac="00:00:5e:00:01:01",
+        settings_changed=("net.ipv4.conf.eth0.arp_ignore=1",),
+    ),
     state_changed("BACKUP", "MASTER", "timer"),
     address_added(12.5),
     facts.Announced(**GROUP, addresses=("198.51.100.100/24",), error=""),

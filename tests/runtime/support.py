@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 from pycarp.config.build import RawGroup, build_group
 from pycarp.config.model import DaemonConfig, GroupConfig
 from pycarp.config.tracks import TrackConfig
-from pycarp.core.actions import State, StateChanged
+from pycarp.core.actions import StateChanged
+from pycarp.core.table import State
 from pycarp.runtime.daemon import Daemon
 
 from .fakes import FakeHost

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.core.timing import master_down_interval
 
 from .fakes import FakeHost, FakeSegment

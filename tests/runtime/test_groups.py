@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment, FakeSocket
 from .support import SECRET, Node, group, run, running, stop, wait_until

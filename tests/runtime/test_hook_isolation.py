@@ -20,7 +20,7 @@ import tempfile
 import pytest
 
 from pycarp.config.build import PASS_ENV, RawGroup, build_group
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.runtime import hooks
 from pycarp.runtime.hooks import CAP_NET_ADMIN, CAP_NET_RAW, Capabilities, drop_privileges
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
 from .support import Node, group, now, run, running, wait_until

@@ -14,7 +14,7 @@ import random
 
 from pycarp.config.model import DaemonConfig
 from pycarp.control.client import request
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.observe.facts import ControlRequest
 from pycarp.observe.stream import Published
 from pycarp.runtime.daemon import Daemon

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from pycarp.config.model import ConfigError, DaemonConfig
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
 from .support import Node, group, now, run, running, wait_until

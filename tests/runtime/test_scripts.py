@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import AddressCall, FakeHost, FakeSegment
 from .support import (

@@ -12,7 +12,7 @@ import ipaddress
 
 import pytest
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
 from .support import VIRTUAL, Node, group, run, running, stop, wait_until

@@ -12,7 +12,7 @@ import pathlib
 
 import pytest
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.runtime import daemon as daemon_module
 
 from .fakes import FakeHost, FakeSegment

@@ -18,7 +18,7 @@ import pytest
 
 from pycarp.config.tracks import TrackConfig, TrackKind
 from pycarp.control.view import render
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
 from pycarp.platform.ports import LinkState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.core.timing import advertisement_interval, master_down_interval
 from pycarp.sim import Link, Simulator, group
 from pycarp.sim.records import TimelineEntry

@@ -12,8 +12,8 @@ import random
 import pytest
 from sim_helpers import DELAY, became_master, changes, interval, md, segment
 
-from pycarp.core.actions import State
 from pycarp.core.events import ForcedState
+from pycarp.core.table import State
 from pycarp.core.timing import wire_advskew
 from pycarp.sim import Link, SimulationError, Simulator, analysis, group
 from pycarp.sim import faults as fl

@@ -20,7 +20,7 @@ import math
 
 from sim_helpers import DELAY, changes, interval, md, segment
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.sim import faults as fl
 
 ADVSKEWS = {"host1": 0, "host2": 100, "host3": 200}

@@ -8,9 +8,9 @@ import math
 import pytest
 from sim_helpers import DELAY, changes, md, segment
 
-from pycarp.core.actions import State
 from pycarp.core.events import ForcedState
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.sim import SimulationError, Simulator, analysis, group
 from pycarp.sim import faults as fl
 from pycarp.sim import scenarios as sc

@@ -8,8 +8,8 @@ import itertools
 import pytest
 from sim_helpers import DELAY, became_master, changes, interval, md, segment
 
-from pycarp.core.actions import State
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.sim import Link, Simulator, analysis, group
 from pycarp.sim import faults as fl
 

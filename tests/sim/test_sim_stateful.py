@@ -20,9 +20,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from pycarp.core.actions import State
 from pycarp.core.events import ForcedState
 from pycarp.core.settings import MAX_CONFIG_ADVSKEW
+from pycarp.core.table import State
 from pycarp.core.timing import advertisement_interval, master_down_interval
 from pycarp.sim import Link, Simulator, group
 from pycarp.sim import faults as fl

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sim_helpers import DELAY, became_master, changes, interval
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.core.track import TrackSpec
 from pycarp.sim import Link, SimulationError, Simulator, analysis, group
 from pycarp.sim import faults as fl

@@ -13,6 +13,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pycarp.cli.run", "run the daemon (also the default: ucarp-compatible flags)"),
     "decode": ("pycarp.cli.decode", "decode a CARP packet (hex or pcap) and check its digest"),
+    "watch": ("pycarp.cli.watch", "watch a segment's CARP/VRRP speakers and say what is wrong"),
     "simulate": ("pycarp.cli.simulate", "simulate a group on a virtual segment, print a timeline"),
     "lab": ("pycarp.cli.lab", "build/tear down a network-namespace lab (root)"),
     "demo": ("pycarp.cli.demo", "live failover demo in a throwaway lab (root)"),

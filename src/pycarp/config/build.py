@@ -62,6 +62,7 @@ class RawGroup:
     xparam: object = None
     notify: object = None
     ignore_ifstate: bool = False
+    vmac: bool = False
     destination: object = None
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
 
@@ -96,16 +97,29 @@ def build_group(
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
         raise ConfigError(name(error.field), error.value, error.allowed) from None
+    address_mode = _choice(name("address_mode"), raw.address_mode, AddressMode)
+    vmac = _flag(name("vmac"), raw.vmac)
+    if vmac and (
+        address_mode is AddressMode.SCRIPTS
+        or (address_mode is AddressMode.AUTO and (raw.upscript or raw.downscript))
+    ):
+        raise ConfigError(
+            name("vmac"),
+            True,
+            "needs native address mode: pycarp puts the addresses on the virtual-MAC interface "
+            "(set address_mode native to keep the scripts for other work)",
+        )
     return GroupConfig(
         interface=interface,
         settings=settings,
         prefixes=prefixes,
-        address_mode=_choice(name("address_mode"), raw.address_mode, AddressMode),
+        address_mode=address_mode,
         upscript=_script(name("upscript"), raw.upscript),
         downscript=_script(name("downscript"), raw.downscript),
         xparam=None if raw.xparam is None else text(name("xparam"), raw.xparam),
         notify=_command(name("notify"), raw.notify),
         ignore_ifstate=_flag(name("ignore_ifstate"), raw.ignore_ifstate),
+        vmac=vmac,
         destination=destination,
         script_timeout=parse_seconds(name("script_timeout"), raw.script_timeout, 0.1, 3600),
     )

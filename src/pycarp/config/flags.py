@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
     e.add_argument(
+        "--vmac",
+        action="store_true",
+        help="give the group the virtual MAC 00:00:5e:00:01:<vhid> on a macvlan (<IF>.c<vhid>), "
+        "as FreeBSD CARP does, so clients' ARP/ND entries never change on a takeover; needs "
+        "native address mode and sets arp_ignore=1, arp_announce=2 on IF (restored at exit). "
+        "Hypervisors and clouds that drop frames from unknown MACs break it: see docs/behaviour.md",
+    )
+    e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
     )
     e.add_argument("--peer", metavar="IP", help="unicast adverts to this peer (no multicast)")
@@ -253,6 +261,7 @@ _GROUP_FLAGS = [
     "downscript",
     "shutdown",
     "ignoreifstate",
+    "vmac",
     "nomcast",
     "xparam",
     "notify",
@@ -313,6 +322,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         xparam=args.xparam,
         notify=args.notify,
         ignore_ifstate=args.ignoreifstate,
+        vmac=args.vmac,
         destination=_destination(args),
         script_timeout=args.script_timeout,
     )

@@ -86,6 +86,7 @@ class GroupConfig:
     xparam: str | None = None
     notify: tuple[str, ...] = ()  # devd-style command: argv + "<vhid>@<if>" + "<STATE>"
     ignore_ifstate: bool = False  # ucarp --ignoreifstate: never go to INIT on carrier loss
+    vmac: bool = False  # run on a macvlan with the group's virtual MAC (platform/vmac.py)
     destination: IPAddress | None = None  # unicast peer / broadcast / other group; None: CARP's
     script_timeout: float = DEFAULT_SCRIPT_TIMEOUT
 

@@ -11,14 +11,7 @@ import enum
 
 from pycarp.core.auth import IPAddress
 from pycarp.core.stats import DropReason
-
-
-class State(enum.Enum):
-    __hash__ = object.__hash__  # singletons: C identity hash (table lookups per packet)
-
-    INIT = "INIT"
-    BACKUP = "BACKUP"
-    MASTER = "MASTER"
+from pycarp.core.table import State
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

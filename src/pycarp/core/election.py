@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 
-from pycarp.core.timing import advertisement_interval, master_down_interval
+from pycarp.core.timing import MAX_WIRE_ADVSKEW, advertisement_interval, master_down_interval
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -76,3 +76,18 @@ def judge(
     if tie_break_rank(peer_address) < tie_break_rank(our_address):
         return Verdict.EQUAL_PEER_WINS
     return Verdict.EQUAL_WE_WIN
+
+
+def last_resort(master_timing: tuple[int, int] | None, our_advskew: int) -> bool:
+    """The master advertises the demotion ceiling (maintenance, a failed health track, a dead
+    link elsewhere) and we do not: it holds the addresses only because nobody better was
+    there, so a healthy backup takes over even without preempt. Otherwise a node that took
+    over as the last resort would keep the addresses after a healthy one came back.
+
+    ``master_timing`` is the (advbase, advskew) of the last valid advert heard.
+    """
+    return (
+        master_timing is not None
+        and master_timing[1] >= MAX_WIRE_ADVSKEW
+        and our_advskew < MAX_WIRE_ADVSKEW
+    )

@@ -7,9 +7,9 @@ with demotion, preemption. Pure: the same election rules as :mod:`pycarp.core.el
 
 from __future__ import annotations
 
-from pycarp.core.actions import State
 from pycarp.core.election import Verdict, judge
 from pycarp.core.machine import GroupMachine
+from pycarp.core.table import State
 from pycarp.core.timing import advertisement_interval
 
 

@@ -27,12 +27,13 @@ from collections.abc import Callable, Iterator
 
 from pycarp.core import events as ev
 from pycarp.core import wire
-from pycarp.core.actions import Action, PacketDropped, State
+from pycarp.core.actions import Action, PacketDropped
 from pycarp.core.auth import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.replay import RandomSource
 from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR, GroupSettings
 from pycarp.core.stats import DropReason, DropReports, DropStats, Report
+from pycarp.core.table import State
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
 from pycarp.core.track import Result, TrackChange, TrackError, TrackSpec, TrackState
 

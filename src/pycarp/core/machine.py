@@ -11,6 +11,8 @@ misuse (time going backwards) raises :class:`TimeWentBackwards`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import (
@@ -22,20 +24,20 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.auth import IPAddress, Signer
-from pycarp.core.election import Verdict, judge
+from pycarp.core.election import Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
-from pycarp.core.settings import SEND_ERRORS_TO_DEMOTE, GroupSettings
+from pycarp.core.senderrors import SendErrorDemotion
+from pycarp.core.settings import GroupSettings
+from pycarp.core.stall import judged_as_paused, stall_threshold
 from pycarp.core.stats import DropReason
-from pycarp.core.table import CAUSES, TRANSITIONS, Input, Step
+from pycarp.core.table import CAUSES, TRANSITIONS, Input, State, Step
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
-    MAX_WIRE_ADVSKEW,
     SKEW_UNIT,
     advertisement_interval,
     master_down_interval,
@@ -58,12 +60,24 @@ _VERDICT_INPUT = {
 }
 
 _SIMPLE_INPUT: dict[type[ev.Event], Input] = {
-    ev.Started: Input.STARTED,
     ev.TimerExpired: Input.TIMER,
     ev.DemotionChanged: Input.DEMOTION,
     ev.ShutdownRequested: Input.SHUTDOWN,
     ev.HandOverRequested: Input.HAND_OVER,
 }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Classified:
+    """An event mapped to its table input, with what the step needs to know about it.
+
+    The check of a packet returns its outcome here (the drop to report, or the election
+    verdict in words) instead of leaving it on the machine for the step to pick up.
+    """
+
+    input: Input
+    reason: str = ""  # for people: why a state change that this input causes happens
+    drop: PacketDropped | None = None
 
 
 class GroupMachine:
@@ -76,7 +90,6 @@ class GroupMachine:
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
         self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
         self.adverts_received = 0  # valid adverts (for the status view)
-        self._cause = ""
         self._rng = rng
         self._signer = Signer(
             settings.passphrase, settings.vhid, settings.addresses, settings.signature_mode
@@ -86,21 +99,17 @@ class GroupMachine:
         self.replay = self._receiver.replay
         self._running = False
         self._host_demotion = 0
-        self._send_failures = 0
-        self._send_successes = 0
-        self._senderr_demoted = False
+        self._send_errors = SendErrorDemotion()
         self._counter: int | None = None  # None until a valid advert has been received
         self._adverts_as_master = 0
         self._last_now = float("-inf")
-        self._pending_drop: PacketDropped | None = None
-        self._pending_verdict_reason = ""
         self._expedited_by = ""  # why the master-down timer was cut short (a bow-out), if it was
 
     # -- what the runtime and the status view read ------------------------------------------
 
     @property
     def demotion(self) -> int:
-        extra = self.settings.senderr_demotion if self._senderr_demoted else 0
+        extra = self.settings.senderr_demotion if self._send_errors.demoted else 0
         return self._host_demotion + extra
 
     @property
@@ -128,106 +137,92 @@ class GroupMachine:
         if now < self._last_now:
             raise TimeWentBackwards(f"now={now} after now={self._last_now}")
         self._last_now = now
-        if self._judged_as_paused(event) and self.timer_overdue(now):
+        if judged_as_paused(event) and self.timer_overdue(now):
             return self._handle_stalled(event, now)
-        inp = self._input_for(event, now)
-        if inp is None:  # a timer wake-up before the deadline: nothing is due yet
+        classified = self.classify(event, now)
+        if classified is None:  # a timer wake-up before the deadline: nothing is due yet
             return []
-        return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
+        return self._apply(classified, event, now)
+
+    def _apply(self, classified: Classified, event: ev.Event, now: float) -> list[Action]:
+        """Run the table cell for this input; a deadline the step set already due (a bow-out
+        heard with our own advskew 0) is the TIMER input, run in the same call."""
+        inp, armed_before = classified.input, self.next_deadline
+        actions = self._run(TRANSITIONS[(self.state, inp)].step, classified, event, now)
+        armed = self.next_deadline
+        if inp is not Input.TIMER and armed != armed_before and armed is not None and armed <= now:
+            timer = Classified(Input.TIMER)
+            actions += self._run(TRANSITIONS[(self.state, Input.TIMER)].step, timer, event, now)
+        return actions
 
     def _handle_stalled(self, event: ev.Event, now: float) -> list[Action]:
         """Apply the STALLED row, then the event itself in the state that leaves us in.
 
         One exception: a master whose packet would, as a backup, make it master again at once
-        (a departing peer, or a slower one with preempt on) would step down only to take over
+        (a departing peer, or a slower one we may preempt) would step down only to take over
         again in the same breath; it keeps its role and answers as a master instead.
         """
-        inp = self._input_for(event, now) if isinstance(event, ev.PacketReceived) else None
-        if inp is Input.PACKET_INVALID:  # garbage says nothing about who is master now
-            return self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
-        verdict_reason = self._pending_verdict_reason
-        keeps_role = self.state is State.MASTER and inp is not None and self._retakes(inp)
+        packet = self.classify(event, now) if isinstance(event, ev.PacketReceived) else None
+        if packet is not None and packet.input is Input.PACKET_INVALID:
+            return self._apply(packet, event, now)  # garbage says nothing about who is master
+        keeps_role = self.state is State.MASTER and packet is not None and _retakes(packet.input)
         actions: list[Action] = []
         if not keeps_role:
             lateness = now - (self.next_deadline or now)
-            self._pending_verdict_reason = f"paused: our timer fired {lateness:.1f} s late"
-            actions = self._run(TRANSITIONS[(self.state, Input.STALLED)], Input.STALLED, event, now)
-        if inp is None:  # the timer: the STALLED row has re-armed it, nothing else is due
+            stalled = Classified(Input.STALLED, f"paused: our timer fired {lateness:.1f} s late")
+            actions = self._apply(stalled, event, now)
+        if packet is None:  # the timer: the STALLED row has re-armed it, nothing else is due
             return actions
-        self._pending_verdict_reason = verdict_reason
-        return actions + self._run(TRANSITIONS[(self.state, inp)], inp, event, now)
-
-    def _retakes(self, inp: Input) -> bool:
-        """Would this input make a BACKUP master at once (or after its own skew only)?"""
-        step = TRANSITIONS[(State.BACKUP, inp)]
-        return step in (Step.BECOME_MASTER, Step.EXPEDITE) or (
-            step is Step.PREEMPT_OR_RESTART
-            and (self.settings.preempt or self._master_is_last_resort())
-        )
-
-    def _master_is_last_resort(self) -> bool:
-        """The master advertises the demotion ceiling (maintenance, a failed health track, a
-        dead link elsewhere) and we do not: it holds the addresses only because nobody better
-        was there, so a healthy backup takes over even without preempt. Otherwise a node that
-        took over as the last resort would keep the addresses after a healthy one came back."""
-        timing = self.last_timing
-        return (
-            timing is not None
-            and timing[1] >= MAX_WIRE_ADVSKEW
-            and self.advskew_on_wire < MAX_WIRE_ADVSKEW
-        )
+        return actions + self._apply(packet, event, now)
 
     @property
     def stall_threshold(self) -> float:
-        """How late a deadline may be before we assume the process was paused.
-
-        A master silent for ``dead_ratio * advbase`` may already have been replaced, so a
-        timer that much overdue (less the interval already waited) means our view is stale. A
-        healthy event loop is late by milliseconds; at least one advbase is always tolerated.
-        """
-        return max(self.settings.dead_ratio - 1, 1) * self.settings.advbase
-
-    @staticmethod
-    def _judged_as_paused(event: ev.Event) -> bool:
-        """Only our own timer's lateness tells that we were paused (and the packets its
-        callback read first, which waited in the socket meanwhile). A packet arriving late
-        says nothing about us: under a flood it would read packet arrival as a pause."""
-        return isinstance(event, ev.TimerExpired) or (
-            isinstance(event, ev.PacketReceived) and event.queued
-        )
+        return stall_threshold(self.settings.advbase, self.settings.dead_ratio)
 
     def timer_overdue(self, now: float) -> bool:
         """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
         deadline = self.next_deadline
         return deadline is not None and now - deadline > self.stall_threshold
 
-    def _input_for(self, event: ev.Event, now: float) -> Input | None:
+    def classify(self, event: ev.Event, now: float) -> Classified | None:
+        """The table input this event is, in our current state (``None``: nothing is due).
+
+        Public so the table test can show that the cells marked unreachable are: no event
+        maps to them. Checking a packet updates what we know of the master and the counters.
+        """
         match event:
             case ev.PacketReceived():
-                return self._classify_packet(event, now)
+                return self._check_packet(event, now)
+            case ev.Started(link_up=up):
+                return Classified(Input.STARTED if up else Input.STARTED_NO_CARRIER, "started")
             case ev.SendCompleted(ok=ok, error=error):
-                return Input.SEND_BROKEN if not ok and error else Input.SEND_RESULT
-            case ev.LinkChanged(up=up):
-                return Input.LINK_UP if up else Input.LINK_DOWN
-            case ev.AdminForced(state=forced):
-                return Input.FORCE_MASTER if forced is ev.ForcedState.MASTER else Input.FORCE_BACKUP
+                broken = not ok and error
+                return Classified(Input.SEND_BROKEN if broken else Input.SEND_RESULT, error or "")
+            case ev.LinkChanged(up=False):
+                return Classified(Input.LINK_DOWN, "carrier lost")
+            case ev.LinkChanged(up=True):
+                return Classified(Input.LINK_UP if self._running else Input.LINK_UP_STOPPED)
+            case ev.AdminForced(state=ev.ForcedState.MASTER):
+                return Classified(Input.FORCE_MASTER, "forced to master")
+            case ev.AdminForced():
+                return Classified(Input.FORCE_BACKUP, "forced to backup")
             case ev.TimerExpired():
                 if self.next_deadline is None or now < self.next_deadline:
                     return None
-                return Input.TIMER
+                return Classified(Input.TIMER)
+            case ev.HandOverRequested(reason=reason):
+                return Classified(Input.HAND_OVER, reason)
             case _:
-                return _SIMPLE_INPUT[type(event)]
+                return Classified(_SIMPLE_INPUT[type(event)])
 
-    def _classify_packet(self, packet: ev.PacketReceived, now: float) -> Input:
-        """Validate, then remember either the drop or the election verdict for the step."""
-        self._pending_drop = None
+    def _check_packet(self, packet: ev.PacketReceived, now: float) -> Classified:
+        """Validate, then classify: the drop to report, or the election verdict."""
         try:
             adv = self._receiver.accept(packet, master=self.state is State.MASTER)
         except wire.DecodeError as error:
             if error.reason is DropReason.OWN_COUNTER:
                 self._jump_ahead()
-            self._pending_drop = self._receiver.dropped(error, packet, now)
-            return Input.PACKET_INVALID
+            return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
         self.last_master = packet.source
         self.last_timing = (adv.advbase, adv.advskew)
         self.adverts_received += 1
@@ -240,11 +235,18 @@ class GroupMachine:
             our_address=self.settings.source,
             peer_address=packet.source,
         )
-        self._pending_verdict_reason = (
+        said = (
             f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}) is "
             f"{verdict.value.replace('_', ' ')}"
         )
-        return _VERDICT_INPUT[verdict]
+        if verdict is not Verdict.SLOWER:
+            return Classified(_VERDICT_INPUT[verdict], said)
+        # The preempt guard, resolved here into an input of its own so the table shows it.
+        if self.settings.preempt:
+            return Classified(Input.ADV_SLOWER_PREEMPT, f"preempting: {said}")
+        if last_resort(self.last_timing, self.advskew_on_wire):
+            return Classified(Input.ADV_SLOWER_PREEMPT, f"the master is only a last resort: {said}")
+        return Classified(Input.ADV_SLOWER, said)
 
     def _jump_ahead(self) -> None:
         """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
@@ -256,96 +258,68 @@ class GroupMachine:
 
     # -- the steps ---------------------------------------------------------------------------
 
-    def _run(self, step: Step, inp: Input, event: ev.Event, now: float) -> list[Action]:
-        self._cause = "bow_out" if inp is Input.TIMER and self._expedited_by else CAUSES[inp]
+    def _run(self, step: Step, classified: Classified, event: ev.Event, now: float) -> list[Action]:
+        inp, reason = classified.input, classified.reason
+        expedited = inp is Input.TIMER and bool(self._expedited_by)
+        cause = "bow_out" if expedited else CAUSES[inp]
         match step:
-            case Step.IGNORE:
+            case Step.IGNORE | Step.UNREACHABLE:
                 return []
             case Step.DROP:
-                assert self._pending_drop is not None
-                return [self._pending_drop]
+                return [classified.drop] if classified.drop is not None else []
             case Step.UPDATE_DEMOTION:
                 assert isinstance(event, ev.DemotionChanged)
                 self._host_demotion = event.demotion
                 return []
             case Step.COUNT_SEND_RESULT:
                 assert isinstance(event, ev.SendCompleted)
-                self._count_send_result(event.ok)
+                self._send_errors.count(event.ok)
                 return []
             case Step.START:
-                assert isinstance(event, ev.Started)
-                return self._start(event.link_up, now)
+                return self._start(inp is Input.STARTED, now, cause)
             case Step.JOIN:
-                return self._enter_backup(now, "carrier up") if self._running else []
+                return self._enter_backup(now, "carrier up", cause)
             case Step.RESTART_MASTER_DOWN:
                 self.next_deadline = now + self.master_down_interval
                 self._expedited_by = ""
                 return []
-            case Step.PREEMPT_OR_RESTART:
-                if self.settings.preempt:
-                    return self._become_master(now, f"preempting: {self._pending_verdict_reason}")
-                if self._master_is_last_resort():
-                    reason = f"the master is only a last resort: {self._pending_verdict_reason}"
-                    return self._become_master(now, reason)
-                self.next_deadline = now + self.master_down_interval
-                return []
             case Step.EXPEDITE:
-                skew = self.advskew_on_wire / SKEW_UNIT
-                if skew == 0:
-                    return self._become_master(
-                        now, _master_reason(inp, self._pending_verdict_reason)
-                    )
-                self.next_deadline = now + skew
-                self._expedited_by = self._pending_verdict_reason
+                self.next_deadline = now + self.advskew_on_wire / SKEW_UNIT
+                self._expedited_by = reason
                 return []
-            case Step.BECOME_MASTER if inp is Input.TIMER and self._expedited_by:
-                return self._become_master(now, f"after our skew: {self._expedited_by}")
             case Step.BECOME_MASTER:
-                return self._become_master(now, _master_reason(inp, self._pending_verdict_reason))
+                if expedited:
+                    reason = f"after our skew: {self._expedited_by}"
+                elif inp is Input.TIMER:
+                    reason = "master-down timer expired"
+                return self._become_master(now, reason, cause)
             case Step.ADVERTISE:
                 return self._advertise(now)
             case Step.STEP_DOWN:
-                return self._step_down(now, self._pending_verdict_reason)
+                return self._step_down(now, reason, cause)
             case Step.YIELD:
                 last_word = self._advertise(now)
-                return [*last_word, *self._step_down(now, self._pending_verdict_reason)]
+                return [*last_word, *self._step_down(now, reason, cause)]
             case Step.REASSERT:
                 return [*self._advertise(now), Announce(repeat=1)]
             case Step.LINK_LOST:
-                return self._leave(State.INIT, "carrier lost", bow_out=False)
+                return self._leave(State.INIT, reason, cause, bow_out=False)
             case Step.DISABLE:
-                assert isinstance(event, ev.SendCompleted)
                 self._running = False
-                return self._leave(
-                    State.INIT, f"cannot send advertisements: {event.error}", bow_out=False
-                )
+                why = f"cannot send advertisements: {reason}"
+                return self._leave(State.INIT, why, cause, bow_out=False)
             case Step.HAND_OVER:
-                reason = (
-                    event.reason if isinstance(event, ev.HandOverRequested) else "forced to backup"
-                )
                 last_word = self._advertise(now, bow_out=True)
-                return [*last_word, *self._step_down(now, reason)]
+                return [*last_word, *self._step_down(now, reason, cause)]
             case Step.STOP:  # pragma: no branch - the match is exhaustive (mypy checks it)
                 self._running = False
-                return self._leave(State.INIT, "shutting down", bow_out=True)
+                return self._leave(State.INIT, "shutting down", cause, bow_out=True)
 
-    def _count_send_result(self, ok: bool) -> None:
-        if ok:
-            self._send_failures = 0
-            self._send_successes += 1
-            if self._send_successes >= SEND_ERRORS_TO_DEMOTE:
-                self._senderr_demoted = False
-        else:
-            self._send_successes = 0
-            self._send_failures += 1
-            if self._send_failures >= SEND_ERRORS_TO_DEMOTE:
-                self._senderr_demoted = True
-
-    def _change(self, new: State, reason: str) -> StateChanged:
+    def _change(self, new: State, reason: str, cause: str) -> StateChanged:
         old, self.state = self.state, new
-        return StateChanged(old=old, new=new, reason=reason, cause=self._cause)
+        return StateChanged(old=old, new=new, reason=reason, cause=cause)
 
-    def _start(self, link_up: bool, now: float) -> list[Action]:
+    def _start(self, link_up: bool, now: float, cause: str) -> list[Action]:
         self._running = True
         # Stale addresses left by a crash are removed whatever happens next; ucarp runs its
         # down script at start-up unless --neutral.
@@ -353,18 +327,18 @@ class GroupMachine:
         if not self.settings.neutral:
             actions.append(RunHook(hook=Hook.DOWN))
         if link_up:
-            actions[:0] = self._enter_backup(now, "started")
+            actions[:0] = self._enter_backup(now, "started", cause)
         return actions
 
-    def _enter_backup(self, now: float, reason: str) -> list[Action]:
+    def _enter_backup(self, now: float, reason: str, cause: str) -> list[Action]:
         self.next_deadline = now + self.master_down_interval
-        return [self._change(State.BACKUP, reason)]
+        return [self._change(State.BACKUP, reason, cause)]
 
-    def _become_master(self, now: float, reason: str) -> list[Action]:
+    def _become_master(self, now: float, reason: str, cause: str) -> list[Action]:
         self._adverts_as_master = 0
         self._expedited_by = ""
         return [
-            self._change(State.MASTER, reason),
+            self._change(State.MASTER, reason, cause),
             ClaimAddresses(),
             *self._advertise(now),
             Announce(),
@@ -407,29 +381,27 @@ class GroupMachine:
                 actions.append(Announce(repeat=1))
         return actions
 
-    def _step_down(self, now: float, reason: str) -> list[Action]:
+    def _step_down(self, now: float, reason: str, cause: str) -> list[Action]:
         return [
-            *self._enter_backup(now, reason),
+            *self._enter_backup(now, reason, cause),
             ReleaseAddresses(),
             RunHook(hook=Hook.DOWN),
         ]
 
-    def _leave(self, new: State, reason: str, *, bow_out: bool) -> list[Action]:
+    def _leave(self, new: State, reason: str, cause: str, *, bow_out: bool) -> list[Action]:
         was_master = self.state is State.MASTER
         actions: list[Action] = []
         if was_master and bow_out:
             actions += self._advertise(0.0, bow_out=True)
         self.next_deadline = None
         if self.state is not new:
-            actions.insert(0, self._change(new, reason))
+            actions.insert(0, self._change(new, reason, cause))
         if was_master:
             actions += [ReleaseAddresses(), RunHook(hook=Hook.DOWN)]
         return actions
 
 
-def _master_reason(inp: Input, verdict_reason: str) -> str:
-    if inp is Input.TIMER:
-        return "master-down timer expired"
-    if inp is Input.FORCE_MASTER:
-        return "forced to master"
-    return f"master will time out: {verdict_reason}"
+def _retakes(inp: Input) -> bool:
+    """Would this input make a BACKUP master at once (or after its own skew only)?"""
+    cell = TRANSITIONS[(State.BACKUP, inp)]
+    return cell.target is State.MASTER or cell.step is Step.EXPEDITE

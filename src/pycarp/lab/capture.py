@@ -37,20 +37,27 @@ class Advert:
     ttl: int
     advert: wire.Advertisement
     payload: bytes
+    mac: str | None = None  # the frame's source MAC
 
 
 class AdvertCapture:
     """``with AdvertCapture(lab, path) as capture:`` ... ``capture.adverts()``."""
 
     def __init__(
-        self, lab: Lab, path: pathlib.Path, *, exclude_nodes: typing.Sequence[str] = ()
+        self,
+        lab: Lab,
+        path: pathlib.Path,
+        *,
+        exclude_nodes: typing.Sequence[str] = (),
+        also: typing.Sequence[str] = (),
     ) -> None:
         """``exclude_nodes``: leave out frames those nodes send (by their MAC, in the kernel's
-        filter), e.g. an attacker's flood, which would otherwise fill the file."""
+        filter), e.g. an attacker's flood, which would otherwise fill the file. ``also``:
+        more tcpdump expressions to keep (``"arp"``: the announcements ``pycarp watch`` uses)."""
         self.path = path
         argv = ["tcpdump", "-i", BRIDGE, "--immediate-mode", "-U", "-n", "-s", "256"]
         wanted = " and ".join(
-            ["(ip proto 112 or ip6 proto 112)"]
+            ["(" + " or ".join(["ip proto 112", "ip6 proto 112", *also]) + ")"]
             + [f"not ether src {lab.mac(node)}" for node in exclude_nodes]
         )
         self._process = lab.popen(
@@ -97,6 +104,7 @@ class AdvertCapture:
                     ttl=captured.packet.ttl,
                     advert=decoded,
                     payload=captured.packet.payload[: wire.PAYLOAD_LEN],
+                    mac=captured.link_source,
                 )
             )
         return result

@@ -82,6 +82,17 @@ class GroupStopped(GroupFact):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VirtualMacAttached(GroupFact):
+    """A ``vmac`` group got its interface: its addresses live there, its adverts leave from
+    there. ``settings_changed``: host settings raised for it (restored at exit)."""
+
+    kind: ClassVar[str] = "virtual_mac_attached"
+    vmac_interface: str
+    mac: str
+    settings_changed: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class CarrierChanged(Fact):
     """Carrier on an interface with CARP groups came or went (its groups go INIT / rejoin,
     and every other group is demoted while it is down)."""

@@ -62,6 +62,9 @@ def log_fact(published: Published) -> None:
             who = "signal" if f.uid < 0 else f"uid {f.uid}"
             level = logging.INFO if f.ok else logging.WARNING
             log.log(level, "control: %s asked %s: %s", who, f.command, f.message)
+        case facts.VirtualMacAttached() as f:
+            changed = f"; set {', '.join(f.settings_changed)}" if f.settings_changed else ""
+            log.info("%s: on %s (MAC %s)%s", f.group, f.vmac_interface, f.mac, changed)
         case facts.CarrierChanged() as f:
             log.warning("%s: carrier %s", f.interface, "up" if f.up else "lost")
         case facts.TrackChanged() as f:

@@ -10,6 +10,7 @@ def linux_platform() -> Platform:
     from pycarp.platform.announce import LinuxAnnouncer
     from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
     from pycarp.platform.rawsock import open_advert_socket
+    from pycarp.platform.vmac import LinuxVirtualMacs
 
     addresses = NetlinkAddressManager()
     return Platform(
@@ -18,6 +19,7 @@ def linux_platform() -> Platform:
         announcer=LinuxAnnouncer(),
         open_link_watcher=NetlinkLinkWatcher,
         read_link=addresses.link_state,
+        virtual_macs=LinuxVirtualMacs(),
     )
 
 

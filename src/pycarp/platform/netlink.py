@@ -26,7 +26,9 @@ import typing
 
 from pyroute2.netlink import (
     NLM_F_ACK,
+    NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_EXCL,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
@@ -290,4 +292,67 @@ class NetlinkLinkWatcher:
 
     def close(self) -> None:
         self._sock.close()
+        self._channel.close()
+
+
+_MACVLAN_MODE_PRIVATE = 1  # no traffic between macvlans of one parent (keepalived's choice)
+
+
+class NetlinkLinks:
+    """Create, bring up and delete the macvlan interfaces of virtual-MAC groups."""
+
+    def __init__(self) -> None:
+        self._channel = _Channel()
+
+    def create_macvlan(self, parent: str, name: str, mac: str) -> int:
+        """A private-mode macvlan ``name`` on ``parent`` with address ``mac``, left down;
+        returns its index. OSError(EEXIST) when an interface of that name exists."""
+        message = ifinfmsg()
+        message["attrs"] = [
+            ("IFLA_IFNAME", name),
+            ("IFLA_LINK", self._channel.link(parent)["index"]),
+            ("IFLA_ADDRESS", mac),
+            (
+                "IFLA_LINKINFO",
+                {
+                    "attrs": [
+                        ("IFLA_INFO_KIND", "macvlan"),
+                        (
+                            "IFLA_INFO_DATA",
+                            {"attrs": [("IFLA_MACVLAN_MODE", _MACVLAN_MODE_PRIVATE)]},
+                        ),
+                    ]
+                },
+            ),
+        ]
+        self._channel.request(message, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        return int(self._channel.link(name)["index"])
+
+    def set_up(self, name: str) -> None:
+        message = ifinfmsg()
+        message["index"] = self._channel.link(name)["index"]
+        message["flags"] = _IFF_UP
+        message["change"] = _IFF_UP
+        self._channel.request(message, RTM_NEWLINK, NLM_F_ACK)
+
+    def delete(self, name: str) -> bool:
+        """Remove the interface; False when it was already gone."""
+        try:
+            message = ifinfmsg()
+            message["index"] = self._channel.link(name)["index"]
+            self._channel.request(message, RTM_DELLINK, NLM_F_ACK)
+        except OSError as error:
+            if error.errno != errno.ENODEV:
+                raise
+            return False
+        return True
+
+    def mac(self, name: str) -> str:
+        return str(self._channel.link(name).get_attr("IFLA_ADDRESS"))
+
+    def parent_index(self, name: str) -> int | None:
+        link = self._channel.link(name).get_attr("IFLA_LINK")
+        return None if link is None else int(link)
+
+    def close(self) -> None:
         self._channel.close()

@@ -119,6 +119,23 @@ class SocketFactory(typing.Protocol):
     def __call__(self, interface: str, source: IPAddress) -> AdvertSocket: ...
 
 
+class VirtualMacs(typing.Protocol):
+    """Per-group virtual-MAC interfaces (``vmac = true``): a macvlan with the group's MAC."""
+
+    def attach(self, parent: str, vhid: int, mac: str) -> tuple[str, tuple[str, ...]]:
+        """Create (or re-create) the group's interface on ``parent``, up. Returns its name
+        and the host settings this call changed (``net.ipv4.conf.eth0.arp_ignore=1``)."""
+
+    def open_sender(self, interface: str, source: IPAddress) -> AdvertSocket:
+        """A socket that sends adverts from the virtual MAC (it is never read)."""
+
+    def detach(self, interface: str) -> None:
+        """Remove the interface (its addresses go with it)."""
+
+    def close(self) -> None:
+        """Remove what is left and restore every setting changed on the parents."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Platform:
     """Everything the runtime needs from the operating system, in one injectable bundle."""
@@ -129,3 +146,5 @@ class Platform:
     open_link_watcher: typing.Callable[[], LinkWatcher] | None = None
     # Interface health tracks; None: carrier only, from ``addresses.carrier`` (operstate unknown).
     read_link: LinkReader | None = None
+    # Groups with ``vmac = true``; None: this platform has none (a group asking for it fails).
+    virtual_macs: VirtualMacs | None = None

@@ -36,6 +36,7 @@ from pycarp.runtime.services import Services
 from pycarp.runtime.signals import LoopSignals
 from pycarp.runtime.status import build_status, status_lines
 from pycarp.runtime.tracks import TrackRunner
+from pycarp.runtime.vmacs import VirtualMacGroups
 
 log = logging.getLogger("pycarp")
 
@@ -88,6 +89,7 @@ class Daemon:
         )
         self._services = Services(self)
         self._address_work = AddressWork(platform)  # every group's, batched together
+        self._vmacs = VirtualMacGroups(platform, self.stream)
         self.tracks = TrackRunner(self)  # health tracks, started with the services
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -139,6 +141,7 @@ class Daemon:
                 loop.remove_reader(sock.fileno())
                 sock.close()
             self._sockets.clear()
+            await asyncio.to_thread(self._vmacs.close)
             sys.setswitchinterval(switch_interval)
         return 0
 
@@ -147,10 +150,12 @@ class Daemon:
     async def _start_group(self, group: GroupConfig) -> None:
         assert self._tasks is not None
         sock = await self._socket_for(group)
+        vmac = await self._vmacs.attach(group) if group.vmac else None
         driver = GroupDriver(
             group,
             host=self.host,
-            socket=sock,
+            socket=sock if vmac is None else vmac.sender,
+            address_interface=group.interface if vmac is None else vmac.interface,
             platform=self.platform,
             stream=self.stream,
             on_state=self._on_state,
@@ -220,6 +225,8 @@ class Daemon:
         addresses = [address_worker for address_worker, _scripts in workers]
         if addresses:
             await asyncio.wait(addresses)
+        for key in keys:
+            await self._vmacs.detach(key)
         await asyncio.gather(
             *(
                 self._drain_scripts(driver, scripts_worker)

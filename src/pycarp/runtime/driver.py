@@ -26,12 +26,12 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, Platform
@@ -86,6 +86,7 @@ class GroupDriver:
         host: Host,
         socket: AdvertSocket,
         platform: Platform,
+        address_interface: str | None = None,
         stream: EventStream,
         on_state: StateListener | None = None,
         read_pending: Callable[[bool], None] | None = None,
@@ -101,6 +102,8 @@ class GroupDriver:
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
         self.scripts_queue = SerialQueue(f"{config.name} scripts")
         self._socket = socket
+        # Where the addresses go and are announced: the interface, or a vmac group's macvlan.
+        self.address_interface = address_interface or config.interface
         self._platform = platform
         # Shared by the daemon's groups, so that simultaneous takeovers share worker calls.
         self._address_work = address_work or AddressWork(platform)
@@ -341,7 +344,7 @@ class GroupDriver:
         The latency published counts from the state change that asked (``asked_at``, loop
         time): what a client waited for."""
         prefixes = self.config.prefixes
-        results = await self._address_work.change(verb == "add", self.config.interface, prefixes)
+        results = await self._address_work.change(verb == "add", self.address_interface, prefixes)
         latency = round((self._loop.time() - asked_at) * 1000, 3)
         for prefix, outcome in zip(prefixes, results, strict=True):
             if isinstance(outcome, OSError):
@@ -363,7 +366,7 @@ class GroupDriver:
         addresses = [p.ip for p in self.config.prefixes]
         error = ""
         try:
-            await self._address_work.announce(self.config.interface, addresses)
+            await self._address_work.announce(self.address_interface, addresses)
         except OSError as failure:
             error = str(failure)
         self._stream.publish(

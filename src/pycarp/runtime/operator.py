@@ -21,8 +21,8 @@ from typing import Any
 from pycarp.control.api import ControlError, DemoteMode
 from pycarp.control.persist import PersistError
 from pycarp.core import events as ev
-from pycarp.core.actions import State
 from pycarp.core.host import GroupKey
+from pycarp.core.table import State
 from pycarp.runtime.status import build_status
 
 if typing.TYPE_CHECKING:

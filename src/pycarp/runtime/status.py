@@ -12,8 +12,8 @@ import time
 import typing
 from typing import Any
 
-from pycarp.core.actions import State
 from pycarp.core.explain import why
+from pycarp.core.table import State
 
 if typing.TYPE_CHECKING:
     from pycarp.runtime.daemon import Daemon

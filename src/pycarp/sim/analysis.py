@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from pycarp.core.actions import State
+from pycarp.core.table import State
 from pycarp.sim.records import AddressChange, AdvertSent, FaultRecord, TimelineEntry
 
 FAILOVER_FAULTS = frozenset({"crash", "stop", "link-down"})  # the master goes away

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from pycarp.core.actions import Hook, State
+from pycarp.core.actions import Hook
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.sim.faults import Fault
 
 

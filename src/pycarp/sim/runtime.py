@@ -35,12 +35,12 @@ from pycarp.core.actions import (
     ReleaseAddresses,
     RunHook,
     SendAdvertisement,
-    State,
     StateChanged,
 )
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.receive import WIRE_TTL
 from pycarp.core.stats import DropReason
+from pycarp.core.table import State
 from pycarp.core.track import Result
 from pycarp.sim.clock import VirtualClock
 from pycarp.sim.records import (

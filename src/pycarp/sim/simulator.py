@@ -19,11 +19,11 @@ import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 
-from pycarp.core.actions import State
 from pycarp.core.auth import IPAddress
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
+from pycarp.core.table import State
 from pycarp.sim import analysis
 from pycarp.sim import faults as fl
 from pycarp.sim.records import FaultRecord, RouterStats
