@@ -38,7 +38,8 @@ from benchlib import runner
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import PacketDropped, StateChanged
-from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
 from pycarp.core.table import State

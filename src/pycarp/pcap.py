@@ -16,9 +16,7 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-IPPROTO_CARP = 112  # shared with VRRP
+from pycarp.core.constants import CARP_PROTOCOL, IPAddress
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
@@ -176,7 +174,7 @@ def read_records(stream: BinaryIO) -> Iterator[Record]:
         )
 
 
-def read_packets(stream: BinaryIO, protocol: int = IPPROTO_CARP) -> Iterator[CapturedPacket]:
+def read_packets(stream: BinaryIO, protocol: int = CARP_PROTOCOL) -> Iterator[CapturedPacket]:
     """Yield every IPv4/IPv6 packet carrying ``protocol`` (112: CARP and VRRP), in file order.
 
     Frames that are not IP, and IP packets of other protocols, are skipped silently; a file

@@ -19,8 +19,8 @@ from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
+from pycarp.core.constants import IPInterface
 from pycarp.platform import rtnl_address
-from pycarp.platform.ports import IPInterface
 from pycarp.platform.rtnl_address import (
     ADD_FLAGS,
     DELETE_FLAGS,

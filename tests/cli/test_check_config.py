@@ -23,9 +23,9 @@ from pycarp.cli import run as cli_run
 from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
 from pycarp.config.model import DaemonConfig
+from pycarp.core.constants import IPInterface
 from pycarp.lab.daemons import as_user, why_user_cannot_run_pycarp
 from pycarp.platform import linux
-from pycarp.platform.ports import IPInterface
 
 SECRET = "check-s3cret"
 
@@ -100,8 +100,10 @@ def test_a_valid_file_prints_a_summary_and_exits_0(
     lines = out.splitlines()
     assert lines[:7] == [
         f"configuration valid: 2 groups from {path}",
-        "  1@eth0: 198.51.100.100/24, 2001:db8::100/64; advbase 1, advskew 0; native addresses",
-        "  2@eth0: 198.51.100.101/24; advbase 2, advskew 100; scripts (up /bin/true)",
+        "  1@eth0: 198.51.100.100/24, 2001:db8::100/64; advbase 1, advskew 0 (every 1.00 s); "
+        "native addresses",
+        "  2@eth0: 198.51.100.101/24; advbase 2, advskew 100 (every 2.39 s); "
+        "scripts (up /bin/true)",
         "control socket: /run/pycarp/web.sock (also group ops)",
         "state dir: /var/lib/pycarp",
         "events: standard output",
@@ -121,7 +123,7 @@ def test_flags_are_checked_too_with_the_defaults_they_imply(
     lines = capsys.readouterr().out.splitlines()
     assert lines[:6] == [
         "configuration valid: 1 group",
-        "  7@eth0: 198.51.100.107/32; advbase 1, advskew 50; native addresses",
+        "  7@eth0: 198.51.100.107/32; advbase 1, advskew 50 (every 1.20 s); native addresses",
         "control socket: off",
         "state dir: /var/lib/pycarp",
         "events: off",
@@ -129,8 +131,38 @@ def test_flags_are_checked_too_with_the_defaults_they_imply(
     ]
 
 
+def test_a_vrrp3_group_says_it_has_no_authentication(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["-i", "eth0", "-s", "198.51.100.1", "-v", "7", "-a", "198.51.100.107", "--vrrp3"]
+    argv += ["--priority", "150", "--interval", "0.05"]
+    assert cli_main.main([*argv, "--control", "off", "--check-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "  7@eth0: 198.51.100.107/32; VRRPv3 (no authentication), priority 150, interval "
+        "0.05 s, preempt, pseudo-header checksum; native addresses"
+    )
+
+
+def test_sub_second_and_the_demote_byte_are_spelled_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASS_ENV, SECRET)
+    argv = ["-i", "eth0", "-s", "198.51.100.1", "-v", "7", "-a", "198.51.100.107", "-b", "0"]
+    argv += ["-k", "100", "--demote-on-wire", "byte", "--control", "off", "--check-config"]
+    assert cli_main.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "  7@eth0: 198.51.100.107/32; advbase 0, advskew 100 (every 0.391 s), sub-second as "
+        "OpenBSD's advbase 0 (FreeBSD peers cannot go below 1); demotion in the demote "
+        "byte (OpenBSD; FreeBSD and ucarp peers ignore it); native addresses"
+    )
+
+
 BAD = [
-    ("vhid = 1", "vhid = 256", "group[1].vhid: 256 is not allowed"),
+    ("vhid = 1", "vhid = 256", "group[1].vhid: 256 is not allowed (an integer from 1 to 255)"),
+    (
+        "advskew = 100",
+        "advskew = 255",
+        "group[2].advskew: 255 is not allowed (an integer from 0 to",
+    ),
     ('"198.51.100.100/24", ', '"bogus", ', "group[1].addresses: bogus is not allowed"),
     ('events = "-"', 'event = "-"', "[daemon]: "),
     ('metrics = "[2001:db8::1]:9100"', 'metrics = "9100"', "[daemon].metrics: 9100 is not allowed"),
@@ -256,3 +288,19 @@ def test_as_user_nobody_without_any_capability() -> None:
         f"pycarp: error: {path}: group[1].interface: pcl-none0 is not allowed "
         "(an existing network interface)\n"
     )
+
+
+def test_a_passphrase_longer_than_19_bytes_is_one_warning_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    long = SECRET + "-longer-than-nineteen"
+    path = write(tmp_path, VALID.replace(f'passphrase = "{SECRET}"', f'passphrase = "{long}"', 1))
+    assert cli_main.main(["--config", str(path), "--check-config"]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: 1@eth0: passphrase longer than 19 bytes (up to {len(long)}): only its first 19 "
+        "bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (ucarp refuses it); "
+        "for a raw key of up to 20 bytes give --key-hex / key_hex"
+    ]
+    assert SECRET not in out

@@ -137,6 +137,24 @@ def test_ipv4_options_are_skipped(capsys: pytest.CaptureFixture[str]) -> None:
     assert FIRST["decoded"]["md"] in out
 
 
+def test_openbsd_sub_second_advert_with_a_demote_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    adv = wire.decode(PAYLOAD)
+    openbsd = wire.encode(
+        wire.Advertisement(
+            vhid=adv.vhid, advbase=0, advskew=25, counter=adv.counter, digest=adv.digest, demote=3
+        )
+    )
+    code, out, _ = run(capsys, openbsd.hex())
+    assert code == 0
+    assert "advbase 0, advskew 25 (every 0.098 s, sub-second: OpenBSD's advbase 0)" in out
+    assert "demote 3 (OpenBSD's demote count" in out
+    code, out, _ = run(capsys, openbsd.hex(), "--json")
+    carp = json.loads(out)["carp"]
+    assert (carp["advbase"], carp["demote"], carp["interval"]) == (0, 3, 25 / 256)
+
+
 def test_a_ttl_other_than_255_is_pointed_out(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, ipv4(PAYLOAD, ttl=64).hex())
     assert code == 0
@@ -242,16 +260,40 @@ def test_passfile(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) ->
     assert "verifies in kernel mode" in out
 
 
-def test_a_long_passphrase_is_truncated_like_the_kernels(
+def test_a_long_passphrase_counts_its_first_19_bytes_like_bsd_ifconfig(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    key = "0123456789abcdefghij"
-    digest = compute_digest(key.encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
+    typed = "0123456789abcdefghijEXTRA"
+    digest = compute_digest(typed[:19].encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
     adv = wire.Advertisement(vhid=9, advbase=1, advskew=0, counter=0, digest=digest)
-    code, _, err = run(capsys, wire.encode(adv).hex(), "--pass", key + "EXTRA", "--addr", TWO[0])
+    code, _, err = run(capsys, wire.encode(adv).hex(), "--pass", typed, "--addr", TWO[0])
     assert code == 0
-    assert "passphrase is 25 bytes" in err
-    assert "only the first 20 are used" in err
+    assert "passphrase is 25 bytes; only the first 19 count" in err
+    # Signed with all 20 bytes (a raw key): the typed passphrase cannot verify it.
+    digest = compute_digest(typed[:20].encode(), 9, [ipaddress.ip_address(TWO[0])], bytes(8))
+    adv = wire.Advertisement(vhid=9, advbase=1, advskew=0, counter=0, digest=digest)
+    code, _, _ = run(capsys, wire.encode(adv).hex(), "--pass", typed, "--addr", TWO[0])
+    assert code == 1
+    code, _, err = run(
+        capsys, wire.encode(adv).hex(), "--key-hex", typed[:20].encode().hex(), "--addr", TWO[0]
+    )
+    assert (code, err) == (0, "")
+
+
+def test_key_hex_verifies_the_independent_vector(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Rust implementation's vector (a pure digest: these addresses carry no traffic)."""
+    digest = bytes.fromhex("9c40a9b81097cdc55868afcef20fdb5415c55709")
+    adv = wire.Advertisement(
+        vhid=7, advbase=1, advskew=0, counter=0x0001020304050607, digest=digest
+    )
+    addresses = ["--addr", "192.0.2.10", "--addr", "10.0.0.9", "--addr", "10.0.0.1"]
+    key = "0102030405060708090a0b0c0d0e0f1011121314"
+    code, out, _ = run(capsys, wire.encode(adv).hex(), "--key-hex", key, *addresses)
+    assert code == 0
+    assert "verifies in kernel mode (all 3 addresses), not in ucarp mode" in out
+    code, _, err = run(capsys, wire.encode(adv).hex(), "--key-hex", key, "--pass", "x", *addresses)
+    assert code == 2
+    assert "error: argument --pass: not allowed with argument --key-hex" in err
 
 
 @pytest.mark.parametrize(
@@ -305,9 +347,9 @@ def _vrrp2() -> str:
         (["0x"], "no hex given"),
         ([PAYLOAD.hex()[:-2]], "35 bytes: expected a 36-byte CARP payload"),
         ([PAYLOAD.hex() + "00"], "37 bytes: expected a 36-byte CARP payload"),
-        ([VRRP3.hex()], "not a CARP advertisement: VRRP version 3 packet"),
+        ([VRRP3.hex()[:-2]], "not a valid VRRPv3 advertisement: 11 bytes do not hold 1 IPv4"),
         ([_vrrp2()], "not a CARP advertisement: VRRP version 2 packet"),
-        ([ipv4(VRRP3).hex()], "not a CARP advertisement: VRRP version 3 packet"),
+        ([ipv4(VRRP3).hex()], "not a valid VRRPv3 advertisement: checksum verifies in neither"),
         ([_corrupt_checksum()], "not a CARP advertisement: checksum does not verify"),
         ([ipv4(PAYLOAD, protocol=6).hex()], "IPv4 packet of protocol 6, not 112"),
         ([ipv6(PAYLOAD, next_header=17).hex()], "IPv6 packet of protocol 17, not 112"),
@@ -388,12 +430,14 @@ def test_pcap_human_output(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
     assert err == ""
     assert "frame 2, 2027-01-15T08:00:01.500000Z, 192.0.2.11 -> 224.0.0.18 ttl 255" in out
     assert "frame 4" in out
-    assert "not a CARP advertisement: VRRP version 3 packet, not CARP (vrrp)" in out
+    # Its checksum was made for another source address: neither form verifies.
+    assert "not a valid VRRPv3 advertisement: checksum verifies in neither form" in out
     assert "frame 6" in out
     assert "2001:db8::11 -> ff02::12" in out
     assert out.count("digest check: verifies") == 3
     assert out.rstrip().endswith(
-        "4 protocol-112 packets: 3 CARP advertisements (3 verify, 0 do not), 1 not CARP"
+        "4 protocol-112 packets: 3 CARP advertisements (3 verify, 0 do not), "
+        "1 neither CARP nor VRRPv3"
     )
 
 
@@ -406,7 +450,10 @@ def test_pcap_json_and_a_failing_digest(
     document = json.loads(out)
     assert [p["frame"] for p in document] == [2, 4, 5, 6]
     assert document[1]["carp"] is None
-    assert document[1]["error"] == {"reason": "vrrp", "detail": "VRRP version 3 packet, not CARP"}
+    assert document[1]["error"] == {
+        "reason": "bad_checksum",
+        "detail": "checksum verifies in neither form",
+    }
     assert document[2]["carp"]["counter"] == ENTRIES[1]["decoded"]["counter"]
     assert document[0]["time"] == 1_800_000_001.5
     assert all(p["digest_check"]["verifies"] is False for p in document if p["carp"])
@@ -483,7 +530,7 @@ def test_parse_ip_rejects_nothing() -> None:
         (pcap_file([ethernet(IP_HEADER + PAYLOAD)]) + bytes(5), "inside the header of record 2"),
         (pcap_file([IP_HEADER + PAYLOAD], linktype=105), "link type 105 is not supported"),
         (pcap_file([ethernet(ipv4(b"x" * 36, protocol=6))]), "no IP protocol 112 packets"),
-        (pcap_file([ethernet(ipv4(VRRP3))]), None),  # only VRRP: nothing to vouch for
+        (pcap_file([ethernet(ipv4(VRRP3))]), None),  # only a broken VRRPv3 advert
     ],
 )
 def test_bad_capture_files_exit_two(
@@ -493,8 +540,8 @@ def test_bad_capture_files_exit_two(
     code, out, err = run(capsys, "--pcap", path)
     assert code == 2
     if message is None:
-        assert "not a CARP advertisement: VRRP version 3" in out
-        assert "1 protocol-112 packet: 0 CARP advertisements, 1 not CARP" in out
+        assert "not a valid VRRPv3 advertisement: checksum verifies in neither form" in out
+        assert "1 protocol-112 packet: 0 CARP advertisements, 1 neither CARP nor VRRPv3" in out
     else:
         assert out == ""
         assert message in err
@@ -506,3 +553,61 @@ def test_missing_capture_file(tmp_path: pathlib.Path, capsys: pytest.CaptureFixt
     assert code == 2
     absent = tmp_path / "absent.pcap"
     assert err == f"pycarp decode: error: cannot read {absent}: No such file or directory\n"
+
+
+# -- VRRPv3 ---------------------------------------------------------------------------------
+
+KEEPALIVED = VECTORS / "keepalived"
+
+
+def test_vrrp3_capture_from_keepalived_in_text(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(KEEPALIVED / "v4_vrid2_prio200_int10cs_3addr.pcap")
+    code, out, err = run(capsys, "--pcap", path)
+    assert (code, err) == (0, "")
+    assert "VRRPv3 advertisement (IPv4): VRID 2, priority 200, every 0.10 s (10 cs)" in out
+    assert "3 addresses: 198.51.100.102, 198.51.100.103, 198.51.100.104" in out
+    assert out.count("ok, with the pseudo-header: keepalived's default, FreeBSD") == 5
+    assert "priority 0 (leaving: backups take over after their skew)" in out
+    assert "no authentication" in out
+    assert out.rstrip().endswith(
+        "5 protocol-112 packets: 0 CARP advertisements, 5 VRRPv3 advertisements"
+    )
+
+
+def test_vrrp3_ipv6_capture_in_json(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(KEEPALIVED / "v6_vrid7_prio50_int5cs_2addr.pcap")
+    code, out, _ = run(capsys, "--pcap", path, "--json")
+    assert code == 0
+    first = json.loads(out)[0]
+    assert first["carp"] is None
+    assert first["vrrp"] == {
+        "version": 3,
+        "type": 1,
+        "vrid": 7,
+        "priority": 50,
+        "interval_cs": 5,
+        "interval": 0.05,
+        "addresses": ["2001:db8::109", "2001:db8::10a"],
+        "checksum": first["vrrp"]["checksum"],
+        "checksum_form": "pseudo-header",
+    }
+
+
+def test_vrrp3_checksum_forms_from_a_whole_packet_and_a_bare_payload(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The keepalived text vector's packet as it was sent (192.0.2.11: checksum data only).
+    code, out, _ = run(capsys, ipv4(VRRP3, source="192.0.2.11").hex())
+    assert code == 0
+    assert "checksum 0xd366 (ok, with the pseudo-header" in out
+    # RFC 9568's form: the sum over the message alone.
+    unsummed = VRRP3[:6] + bytes(2) + VRRP3[8:]
+    rfc = unsummed[:6] + struct.pack("!H", wire.internet_checksum(unsummed)) + unsummed[8:]
+    code, out, _ = run(capsys, ipv4(rfc).hex())
+    assert code == 0
+    assert "ok, RFC 9568's form, without the IPv4 pseudo-header" in out
+    code, out, _ = run(capsys, rfc.hex())  # without the IP header, that form can be checked
+    assert "ok, RFC 9568's form" in out
+    code, out, _ = run(capsys, VRRP3.hex())  # the pseudo-header form cannot
+    assert code == 0
+    assert "not checked: the pseudo-header needs the IP addresses" in out

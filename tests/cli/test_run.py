@@ -26,8 +26,8 @@ from pycarp.cli import stopping
 from pycarp.config.build import PASS_ENV
 from pycarp.config.flags import config_from_args
 from pycarp.config.model import DaemonConfig
+from pycarp.core.constants import IPInterface
 from pycarp.platform import linux
-from pycarp.platform.ports import IPInterface
 from pycarp.runtime.hooks import CAP_NET_ADMIN, CAP_NET_RAW, Capabilities
 
 SECRET = "cli-s3cret-pass"
@@ -97,7 +97,7 @@ BAD_CONFIG = [
     (["-p", SECRET, "--vhid", "0"], "--vhid: 0"),
     (["-p", SECRET, "--advskew", "255"], "--advskew: 255"),
     (["-p", SECRET, "-s", "bad"], "--srcip: bad"),
-    (["-p", SECRET + "-longer-than-twenty"], "--pass: <"),
+    (["--key-hex", "01" * 21], "--key-hex: <21 bytes>"),
     (["-p", SECRET, "-f", "nowhere"], "--facility: nowhere"),
     (["-p", SECRET, "--signature-mode", "sha9"], "--signature-mode: sha9"),
     (["-o", "/nonexistent/pass"], "--passfile: /nonexistent/pass"),
@@ -114,8 +114,8 @@ def test_bad_values_exit_2_with_one_line(
 
 
 def test_bad_values_through_the_run_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main.main(["run", *GOOD, "-p", SECRET, "-b", "0"]) == 2
-    assert one_error_line(capsys).startswith("pycarp: error: --advbase: 0")
+    assert cli_main.main(["run", *GOOD, "-p", SECRET, "-b", "256"]) == 2
+    assert one_error_line(capsys).startswith("pycarp: error: --advbase: 256")
 
 
 def test_config_together_with_group_flags(

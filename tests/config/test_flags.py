@@ -257,6 +257,16 @@ def test_extensions_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     assert group.script_timeout == 2.5
 
 
+def test_sub_second_advbase_and_demote_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBSD's advbase 0 (every advskew/256 s) and its demote byte, from the command line.
+    monkeypatch.setenv(PASS_ENV, "from-env")
+    argv = with_base("", ["-b", "0", "-k", "25", "--demote-on-wire", "byte"])
+    settings = the_group(parse(argv)).settings
+    assert (settings.advbase, settings.advskew) == (0, 25)
+    assert settings.demote_on_wire.value == "byte"
+    assert the_group(parse(with_base("", []))).settings.demote_on_wire.value == "advskew"
+
+
 # -- invalid values: one line, naming the option, never the secret -------------------------
 
 
@@ -275,7 +285,7 @@ def empty_file(tmp_path: pathlib.Path) -> str:
 
 def long_pass_file(tmp_path: pathlib.Path) -> str:
     path = tmp_path / "long"
-    path.write_text(SECRET + "-and-more-than-twenty-bytes\n")
+    path.write_text(SECRET + "x" * 4096 + "\n")  # more than PASSFILE_LIMIT
     return str(path)
 
 
@@ -297,7 +307,7 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("vhid word", lambda t: [*_P, "-v", "one"], "--vhid"),
     ("advskew 255", lambda t: [*_P, "--advskew", "255"], "--advskew"),
     ("advskew negative", lambda t: [*_P, "-k", "-1"], "--advskew"),
-    ("advbase 0", lambda t: [*_P, "--advbase", "0"], "--advbase"),
+    ("advbase negative", lambda t: [*_P, "--advbase", "-1"], "--advbase"),
     ("advbase 256", lambda t: [*_P, "-b", "256"], "--advbase"),
     ("deadratio 0", lambda t: [*_P, "-r", "0"], "--deadratio"),
     ("bad srcip", lambda t: [*_P, "-s", "198.51.100.300"], "--srcip"),
@@ -310,7 +320,9 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("bad peer", lambda t: [*_P, "--peer", "nowhere"], "--peer"),
     ("peer and nomcast", lambda t: [*_P, "--peer", "198.51.100.2", "-M"], "--nomcast"),
     ("no passphrase", lambda t: [], "--pass"),
-    ("long passphrase", lambda t: ["-p", SECRET + "-and-more"], "--pass"),
+    ("pass and key-hex", lambda t: [*_P, "--key-hex", "0102"], "--key-hex"),
+    ("key-hex not hex", lambda t: ["--key-hex", "0x01zz"], "--key-hex"),
+    ("key-hex 21 bytes", lambda t: ["--key-hex", "ab" * 21], "--key-hex"),
     ("empty passphrase", lambda t: ["-p", ""], "--pass"),
     ("passfile unreadable", lambda t: ["-o", unreadable(t)], "--passfile"),
     ("passfile empty", lambda t: ["-o", empty_file(t)], "--passfile"),
@@ -323,6 +335,7 @@ INVALID: list[tuple[str, Replace, str]] = [
     ("bad facility", lambda t: [*_P, "-f", "nosuchfacility"], "--facility"),
     ("bad signature mode", lambda t: [*_P, "--signature-mode", "md5"], "--signature-mode"),
     ("bad address mode", lambda t: [*_P, "--address-mode", "magic"], "--address-mode"),
+    ("bad demote-on-wire", lambda t: [*_P, "--demote-on-wire", "pad"], "--demote-on-wire"),
     ("script timeout 0", lambda t: [*_P, "--script-timeout", "0"], "--script-timeout"),
     ("script timeout word", lambda t: [*_P, "--script-timeout", "soon"], "--script-timeout"),
     ("bad notify", lambda t: [*_P, "--notify", "unbalanced 'quote"], "--notify"),

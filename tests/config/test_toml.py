@@ -33,7 +33,9 @@ source = "203.0.113.1"
 vhid = 2
 pass_env = "MY_CARP_PASS"
 addresses = "203.0.113.100/24"
-advbase = 2
+advbase = 0
+advskew = 25
+demote_on_wire = "byte"
 dead_ratio = 4
 signature_mode = "ucarp"
 address_mode = "scripts"
@@ -75,7 +77,9 @@ def test_a_two_group_file_loads(tmp_path: pathlib.Path, monkeypatch: pytest.Monk
     assert second.key == ("eth1", 2)
     assert second.prefixes == (ipaddress.ip_interface("203.0.113.100/24"),)
     assert second.settings.passphrase == b"from-env"
-    assert (second.settings.advbase, second.settings.dead_ratio) == (2, 4)
+    assert (second.settings.advbase, second.settings.advskew) == (0, 25)  # OpenBSD sub-second
+    assert second.settings.dead_ratio == 4
+    assert second.settings.demote_on_wire.value == "byte"
     assert second.settings.signature_mode.value == "ucarp"
     assert second.address_mode is AddressMode.SCRIPTS
     assert not second.native_addresses
@@ -119,7 +123,9 @@ def second_group(**override: str) -> str:
         ({"vhid": "0"}, "group[2].vhid: 0 is not allowed"),
         ({"vhid": "1.5"}, "group[2].vhid: 1.5 is not allowed"),
         ({"advskew": "255"}, "group[2].advskew: 255 is not allowed"),
-        ({"advbase": "0"}, "group[2].advbase: 0 is not allowed"),
+        ({"advbase": "256"}, "group[2].advbase: 256 is not allowed"),
+        ({"advbase": "-1"}, "group[2].advbase: -1 is not allowed (an integer from 0 to 255)"),
+        ({"demote_on_wire": '"pad1"'}, "group[2].demote_on_wire: pad1 is not allowed"),
         ({"source": '"198.51.100.256"'}, "group[2].source: 198.51.100.256 is not allowed"),
         ({"source": ""}, "group[2].source: missing"),
         ({"interface": ""}, "group[2].interface: missing"),
@@ -127,7 +133,8 @@ def second_group(**override: str) -> str:
         ({"addresses": "5"}, "group[2].addresses: 5 is not allowed"),
         ({"addresses": "[]"}, "group[2].addresses: none"),
         ({"passphrase": ""}, "group[2].passphrase: missing"),
-        ({"passphrase": f'"{SECRET}-much-too-long"'}, "group[2].passphrase: <"),
+        ({"key_hex": '"0102"'}, "group[2].key_hex: given too"),
+        ({"passphrase": "", "key_hex": '"' + "ab" * 21 + '"'}, "group[2].key_hex: <21 bytes>"),
         ({"pass_env": '"NO_SUCH_VARIABLE_HERE"'}, "group[2].pass_env: given too"),
         ({"passfile": '"/nonexistent/pass"'}, "group[2].passfile: given too"),
         ({"preempt": '"false"'}, "group[2].preempt: false is not allowed (true or false)"),

@@ -16,7 +16,8 @@ from typing import Any
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import Action, SendAdvertisement
-from pycarp.core.auth import IPAddress, Signer
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings
@@ -94,6 +95,7 @@ def signed_advert(
     advskew: int = 0,
     counter: int = 1000,
     vhid: int | None = None,
+    demote: int = 0,
 ) -> bytes:
     """An advert a peer of ``settings`` would send (same passphrase and addresses)."""
     group = settings.vhid if vhid is None else vhid
@@ -104,6 +106,7 @@ def signed_advert(
         advskew=advskew,
         counter=counter,
         digest=signer.sign(counter.to_bytes(8, "big")),
+        demote=demote,
     )
     return wire.encode(adv)
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from pycarp.core import wire
 from pycarp.core.auth import (
-    IPAddress,
     SignatureMode,
     Signer,
     compute_digest,
@@ -26,6 +25,7 @@ from pycarp.core.auth import (
     message_prefix,
     normalise_key,
 )
+from pycarp.core.constants import IPAddress
 
 from .support import TextVector, load_text_vectors
 

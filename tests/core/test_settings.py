@@ -21,7 +21,7 @@ from .support import PASSPHRASE, group_settings
         ("vhid", True),  # bool is an int subclass, but never a vhid
         ("vhid", "1"),
         ("vhid", 1.0),
-        ("advbase", 0),
+        ("advbase", -1),
         ("advbase", 256),
         ("advskew", -1),
         ("advskew", 255),  # reserved for the bow-out advert

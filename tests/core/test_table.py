@@ -26,7 +26,7 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.table import TRANSITIONS, UNREACHABLE, Input, State, Step, render, render_dot
 

@@ -153,8 +153,11 @@ def test_bad_authlen(authlen: int) -> None:
     assert _reason(wire.encode(_advert(authlen=authlen))) is DropReason.BAD_AUTHLEN
 
 
-def test_bad_advbase() -> None:
-    assert _reason(wire.encode(_advert(advbase=0))) is DropReason.BAD_ADVBASE
+def test_advbase_zero_and_the_demote_byte_decode() -> None:
+    # OpenBSD's sub-second mode and its demote count in pad1: a valid advert, both read back.
+    adv = wire.decode(wire.encode(_advert(advbase=0, advskew=25, demote=7)))
+    assert (adv.advbase, adv.advskew, adv.demote) == (0, 25, 7)
+    assert wire.encode(_advert(demote=7))[4] == 7
 
 
 def test_vhid_zero() -> None:

@@ -8,7 +8,6 @@ client's lost pings), that it ends within a minute, and that nothing is left beh
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import pathlib
 import re
@@ -18,17 +17,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from pycarp.cli import demo as demo_cli
-from pycarp.demo import measure
-from pycarp.demo.board import Board, Cell, render
-from pycarp.demo.ping import parse
-from pycarp.demo.plan import GROUPS, HOSTS
-from pycarp.demo.screen import ASCII_MARKS, Screen, marks_for
+from pycarp.demo.plan import HOSTS
 from pycarp.lab import Lab
 from pycarp.lab.namespaces import list_namespaces, namespace_pids
-from pycarp.lab.naming import LAB_PREFIX, LabError, owned_prefix
+from pycarp.lab.naming import LAB_PREFIX, owned_prefix
 
 ARROW = "(?:→|->)"
 DEMO_LIMIT = 60.0  # seconds: the README promises under a minute
@@ -198,152 +191,3 @@ def test_ctrl_c_tears_the_lab_down(root: None) -> None:
 
 def list_namespaces_of(pid: int) -> list[str]:
     return [ns for ns in list_namespaces() if ns.startswith(owned_prefix(pid))]
-
-
-# -- the pieces, on canned input (no root needed) --------------------------------------------
-
-
-def test_refuses_without_root(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert demo_cli.main([]) == demo_cli.EXIT_USAGE
-    assert "needs root" in capsys.readouterr().err
-
-
-def test_help_explains_the_steps(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        demo_cli.main(["--help"])
-    assert exited.value.code == 0
-    text = capsys.readouterr().out
-    for words in (
-        "kill -9",
-        "SIGTERM",
-        "--keep",
-        "preemption",
-        "198.51.100.100",
-        "maintenance",
-        "web server",
-    ):
-        assert words in text
-
-
-def board_of(cells: dict[tuple[int, str], Cell]) -> Board:
-    default = Cell("backup", holds=False)
-    return Board(
-        tuple(((g.vhid, h), cells.get((g.vhid, h), default)) for g in GROUPS for h in HOSTS)
-    )
-
-
-def test_board_marks_masters_holders_and_stale_addresses() -> None:
-    board = board_of(
-        {
-            (1, "h1"): Cell("killed", holds=True),
-            (1, "h2"): Cell("MASTER", holds=True),
-            (2, "h1"): Cell("killed", holds=False),
-            (2, "h2"): Cell("MASTER", holds=True),
-        }
-    )
-    lines = render(board, lambda _style, text: text, "*")
-    assert lines[0].split() == list(HOSTS)
-    assert lines[1].split() == [
-        "vhid",
-        "1",
-        ".100",
-        "killed",
-        "*",
-        "stale",
-        "MASTER",
-        "*",
-        "backup",
-    ]
-    assert lines[2].split() == ["vhid", "2", ".101", "killed", "MASTER", "*", "backup"]
-    assert board.masters(1) == ["h2"]
-    assert board.holders(1) == ["h1", "h2"]
-    assert not board.served_by(1, "h2"), "a stale copy elsewhere means not cleanly served"
-    assert board.served_by(2, "h2")
-
-
-def test_plain_screen_prints_a_board_once_it_held_still_and_never_escape_codes() -> None:
-    stream = io.StringIO()
-    screen = Screen(stream, live=False, colour=False)
-    first, second = ["a", "b1"], ["a", "b2"]
-    screen.show_board(first)  # seen once: not printed yet
-    screen.show_board(second)  # changed before it settled: dropped
-    screen.show_board(second)  # seen twice: printed
-    screen.show_board(second)  # unchanged: not printed again
-    screen.step("doing something")
-    screen.show_board(first)
-    screen.result("done")  # a board seen once is printed before anything is said
-    text = stream.getvalue()
-    assert "\x1b" not in text
-    assert text.count("b2") == 1
-    assert text.count("b1") == 1
-    assert text.index("b2") < text.index("doing something") < text.index("b1") < text.index("done")
-
-
-def test_marks_fall_back_to_ascii() -> None:
-    assert marks_for("ascii") == ASCII_MARKS
-    assert marks_for("utf-8").holds == "●"
-
-
-PING_OUTPUT = """\
-PING 198.51.100.100 (198.51.100.100) 56(84) bytes of data.
-[1000.000000] 64 bytes from 198.51.100.100: icmp_seq=1 ttl=64 time=0.05 ms
-[1000.010000] 64 bytes from 198.51.100.100: icmp_seq=2 ttl=64 time=0.05 ms
-[1000.010100] 64 bytes from 198.51.100.100: icmp_seq=2 ttl=64 time=0.05 ms (DUP!)
-[1002.530000] 64 bytes from 198.51.100.100: icmp_seq=200 ttl=64 time=0.05 ms
-[1002.540000] 64 bytes from 198.51.100.100: icmp_seq=201 ttl=64 time=0.05 ms
-
---- 198.51.100.100 ping statistics ---
-201 packets transmitted, 4 received, +1 duplicates, 98.01% packet loss, time 2540ms
-"""
-
-
-def test_ping_output_gives_losses_the_outage_and_the_real_spacing() -> None:
-    result = parse(PING_OUTPUT)
-    assert (result.transmitted, result.received, result.lost) == (201, 4, 197)
-    assert len(result.replies) == 4, "duplicates are not replies of their own"
-    assert result.longest_silence == pytest.approx(2.52)
-    assert result.spacing == pytest.approx(0.01)
-
-
-def test_ping_without_summary_is_an_error() -> None:
-    with pytest.raises(LabError, match="no summary"):
-        parse("ping: connect: Network is unreachable\n")
-
-
-def address_changed(
-    mono: float, address: str, *, added: bool, error: str = ""
-) -> dict[str, object]:
-    return {
-        "event": "address_changed",
-        "mono": mono,
-        "group": "1@eth0",
-        "address": address,
-        "added": added,
-        "latency_ms": 4.0,
-        "error": error,
-    }
-
-
-def test_address_held_pairs_added_with_the_next_removed() -> None:
-    events = [
-        {"event": "state_changed", "mono": 99.990, "old": "BACKUP", "new": "MASTER"},
-        address_changed(99.995, "198.51.100.100/24", added=True),
-        address_changed(100.010, "198.51.100.100/24", added=False, error="EBUSY"),  # no change
-        address_changed(100.025, "198.51.100.100/24", added=False),
-        address_changed(100.030, "198.51.100.101/24", added=True),
-    ]
-    assert measure.address_held(events, "198.51.100.100") == pytest.approx(0.030)
-    assert measure.address_held(events, "198.51.100.101") is None, "still held: no figure"
-    assert measure.address_held(events, "198.51.100.10") is None, "another address"
-
-
-def test_demo_groups_spread_the_load() -> None:
-    """The embedded scenario: each of the first two hosts is preferred for one address."""
-    assert [group.preferred for group in GROUPS] == ["h1", "h2"]
-    assert all(group.ranked()[-1] == "h3" for group in GROUPS)
-    first = GROUPS[0]
-    assert first.master_down("h2") == pytest.approx(3 + 100 / 256)
-    assert first.master_down_formula("h2", "x") == "3 x 1 s + 100/256 s"

@@ -48,13 +48,27 @@ def test_status_tells_who_is_master_and_why_through_a_failover(
     h1 = str(lab.ipv4("h1").ip)
     backup = group_status(daemons["h2"])
     assert backup["state"] == "BACKUP"
-    assert backup["master"] == {"address": h1, "advbase": 1, "advskew": 0, "is_us": False}
+    assert backup["master"] == {
+        "address": h1,
+        "advbase": 1,
+        "advskew": 0,
+        "demote": 0,
+        "interval": 1.0,
+        "is_us": False,
+    }
     assert backup["why"] == f"{h1} advertises every 1.00 s, faster than our 1.39 s; preempt off"
     assert backup["addresses"] == list(VIPS)
     assert (backup["advskew"], backup["advskew_on_wire"], backup["demotion"]) == (100, 100, 0)
     master = group_status(daemons["h1"])
     assert master["state"] == "MASTER"
-    assert master["master"] == {"address": h1, "advbase": 1, "advskew": 0, "is_us": True}
+    assert master["master"] == {
+        "address": h1,
+        "advbase": 1,
+        "advskew": 0,
+        "demote": 0,
+        "interval": 1.0,
+        "is_us": True,
+    }
     assert int(str(master["adverts_sent"])) >= 1
 
     daemons["h1"].kill()

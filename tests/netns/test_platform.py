@@ -9,6 +9,7 @@ import typing
 
 import pytest
 
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.lab import Lab
 from pycarp.lab.programs import check_status
 from pycarp.platform.announce import LinuxAnnouncer
@@ -20,7 +21,7 @@ from pycarp.platform.ports import (
     Announcer,
     LinkWatcher,
 )
-from pycarp.platform.rawsock import CARP_GROUP_V4, CARP_GROUP_V6, open_advert_socket
+from pycarp.platform.rawsock import open_advert_socket
 from pycarp.platform.rtnl_address import WINDOW
 
 PAYLOAD = bytes(range(36))
@@ -266,3 +267,32 @@ def neighbour(
     return check_status(
         lab.exec(node, ["ip", "neigh", "show", str(address.ip), "dev", "eth0"])
     ).stdout
+
+
+@pytest.mark.parametrize(
+    ("v6", "group"), [(False, "224.0.0.218"), (True, "ff02::218")], ids=["ipv4", "ipv6"]
+)
+def test_a_socket_hears_another_multicast_group_once_it_joined_it(
+    lab: Lab, v6: bool, group: str
+) -> None:
+    """``--mcast``: the shared socket (opened for CARP's group) joins the group's own."""
+    other = ipaddress.ip_address(group)
+    sender, receiver = advert_socket(lab, "h1", v6=v6), advert_socket(lab, "h2", v6=v6)
+    try:
+        sender.send(PAYLOAD, other)
+        assert not wait_readable(receiver, 0.5)  # not a member yet: nothing arrives
+        receiver.join(other)
+        receiver.join(other)  # twice changes nothing
+        sender.send(PAYLOAD, other)
+        assert wait_readable(receiver)
+        packet = receiver.receive()
+        assert packet is not None
+        assert (packet.payload, packet.destination, packet.ttl) == (PAYLOAD, other, 255)
+        sender.send(PAYLOAD)  # CARP's own group is still heard
+        assert wait_readable(receiver)
+        carp = receiver.receive()
+        assert carp is not None
+        assert carp.destination == (CARP_GROUP_V6 if v6 else CARP_GROUP_V4)
+    finally:
+        sender.close()
+        receiver.close()

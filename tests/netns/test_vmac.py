@@ -121,3 +121,22 @@ def test_only_the_master_sends_from_the_address_and_with_the_virtual_mac(
     assert neighbour_mac(lab, "client", address) == VMAC
     for daemon in daemons.values():
         daemon.stop()
+
+
+def test_a_vrrp3_group_over_ipv6_uses_the_vrrp_ipv6_mac(lab: Lab, tmp_path: pathlib.Path) -> None:
+    """RFC 9568 §7.3: VRRP over IPv6 has 00:00:5e:00:02:<vrid> (CARP uses ...:01: for both)."""
+    address = VIP6.split("/", maxsplit=1)[0]
+    daemons = {}
+    for node, priority in (("h1", 200), ("h2", 100)):
+        args = ["-i", HOST_INTERFACE, "-s", str(lab.ipv6(node).ip), "-v", str(VHID), "-a", VIP6]
+        args += ["--vrrp3", "--priority", str(priority), "--interval", "0.1", "--vmac"]
+        daemons[node] = start_pycarp(lab, node, args, workdir=tmp_path, passphrase=None)
+        wait_started(daemons[node])
+    wait_for_stable_master(daemons, "h1", vhid=VHID)
+    attached = daemons["h1"].events("virtual_mac_attached")
+    assert [e["mac"] for e in attached] == ["00:00:5e:00:02:07"]
+    wait_for(lambda: _addresses_on(lab, "h1", VMAC_INTERFACE) == {address}, 3.0)
+    assert ping(lab, "client", address, count=2)
+    assert neighbour_mac(lab, "client", address) == "00:00:5e:00:02:07"
+    for daemon in daemons.values():
+        daemon.stop()

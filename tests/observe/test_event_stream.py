@@ -39,7 +39,12 @@ SAMPLES: list[Fact] = [
         signature="kernel",
         address_mode="native",
     ),
+    facts.Unauthenticated(**GROUP, protocol="vrrp3", priority=100, interval=0.1),
+    facts.AddressListMismatch(
+        **GROUP, source="198.51.100.2", theirs=("198.51.100.9",), ours=("198.51.100.8",), count=1
+    ),
     facts.GroupStopped(**GROUP, reason="reload"),
+    facts.PassphraseCut(groups=("1@eth0", "2@eth0"), used=19, longest=32),
     facts.CarrierChanged(interface="eth0", up=False),
     facts.VirtualMacAttached(
         **GROUP,
@@ -239,4 +244,36 @@ def test_track_facts_are_logged_in_one_line_each(caplog: pytest.LogCaptureFixtur
             "track web: DOWN (2 failures in a row): demotion 240: handing over, staying out",
         ),
         (logging.INFO, "track web: up (2 successes in a row): demotion 0"),
+    ]
+
+
+def test_vrrp3_facts_are_logged_in_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    stream = EventStream(monotonic=lambda: 1.0, wall=lambda: 2.0)
+    stream.subscribe(log_fact)
+    started = facts.GroupStarted(
+        **GROUP,
+        addresses=("198.51.100.100/24",),
+        advbase=1,
+        advskew=0,
+        link_up=True,
+        signature="kernel",
+        address_mode="native",
+        protocol="vrrp3",
+    )
+    said = [s for s in SAMPLES if s.kind in ("unauthenticated", "address_list_mismatch")]
+    with caplog.at_level(logging.INFO, logger="pycarp"):
+        for fact in (started, *said):
+            stream.publish(fact)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "1@eth0: started (addresses 198.51.100.100/24, VRRPv3, native addresses)"),
+        (
+            logging.WARNING,
+            "1@eth0: VRRPv3 has no authentication: any host on eth0 can take the addresses "
+            "over (priority 100, interval 0.10 s)",
+        ),
+        (
+            logging.WARNING,
+            "1@eth0: advert from 198.51.100.2 lists 198.51.100.9, we have 198.51.100.8 "
+            "(accepted; 1 so far)",
+        ),
     ]

@@ -273,3 +273,16 @@ def test_tracks_up_demotion_and_checks_by_result() -> None:
     assert counts == {"ok": 40, "failed": 3, "timed_out": 2, "error": 0}
     daemon.doc["tracks"] = []
     assert track_value(scrape(metrics), "pycarp_track_up", "web") is None
+
+
+def test_vrrp3_groups_have_their_priority_and_address_mismatches() -> None:
+    daemon, _, metrics = setup(group_status(), group_status(vhid=2))
+    daemon.group(2)["vrrp"] = {"priority_on_wire": 154, "address_mismatches": 7}
+    samples = scrape(metrics)
+    g2 = {"interface": "eth0", "vhid": "2"}
+    assert value(samples, "pycarp_group_vrrp_priority", **g2) == 154
+    assert value(samples, "pycarp_group_address_mismatches_total", **g2) == 7
+    assert not any(
+        name.startswith("pycarp_group_vrrp_priority") and dict(labels)["vhid"] == "1"
+        for name, labels in samples
+    ), "a CARP group has no priority"

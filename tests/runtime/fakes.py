@@ -21,12 +21,13 @@ import ipaddress
 import os
 import socket
 import threading
-import time
 import typing
 
-from pycarp.config.model import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.core import wire
-from pycarp.platform.ports import IPAddress, IPInterface, LinkState, Platform, ReceivedPacket
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, IPAddress, IPInterface
+from pycarp.platform.ports import LinkState, Platform, ReceivedPacket
+
+from .virtual_time import sleep_in_worker
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +76,9 @@ class FakeSegment:
             broadcast = destination == ipaddress.IPv4Address("255.255.255.255")
             if unicast and not broadcast and receiver.source != destination:
                 continue
+            multicast = destination is not None and destination.is_multicast
+            if multicast and destination not in receiver.joined:  # as a socket: members only
+                continue
             packet = ReceivedPacket(
                 payload=payload,
                 source=sender.source,
@@ -120,6 +124,7 @@ class FakeSocket:
         self._reader.setblocking(False)
         self._writer.setblocking(False)
         self._pending: collections.deque[ReceivedPacket] = collections.deque()
+        self.joined: set[IPAddress] = {_carp_group(source)}  # as open_advert_socket does
         segment.attach(self)
 
     def fileno(self) -> int:
@@ -140,6 +145,9 @@ class FakeSocket:
             return
         self._pending.append(packet)
         self._writer.send(b"\0")
+
+    def join(self, group: IPAddress) -> None:
+        self.joined.add(group)
 
     def receive(self) -> ReceivedPacket | None:
         if self.closed:
@@ -181,7 +189,7 @@ class FakeAddressManager:
         self._lock = threading.Lock()
 
     def add(self, interface: str, address: IPInterface) -> bool:
-        time.sleep(self.delay)
+        sleep_in_worker(self.delay)
         with self._lock:
             changed = address not in self._table[interface]
             self._table[interface].add(address)
@@ -189,7 +197,7 @@ class FakeAddressManager:
         return changed
 
     def remove(self, interface: str, address: IPInterface) -> bool:
-        time.sleep(self.delay)
+        sleep_in_worker(self.delay)
         with self._lock:
             changed = address in self._table[interface]
             self._table[interface].discard(address)

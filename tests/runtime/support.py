@@ -1,9 +1,11 @@
 """Builders and a harness for running whole daemons over fake segments in one event loop.
 
-Timings are real (advbase 1 s), so the tests pick dead ratio and advskew to keep every scenario
-short while leaving the event loop hundreds of milliseconds of slack: with ``dead_ratio`` 1 a
-group's master-down interval is ``1 + advskew/256`` s, so the lowest advskew wins the first
-election after one second and a backup with advskew 128 takes over 1.5 s after a crash.
+:func:`run` runs a scenario on virtual time (tests/runtime/virtual_time.py): the daemons' timers
+are the real ones (advbase 1 s; with ``dead_ratio`` 1 a group's master-down interval is
+``1 + advskew/256`` s), but the loop's clock jumps to the next timer whenever nothing can run,
+so a scenario of seconds takes milliseconds and every recorded time (a state change, an advert
+on the segment) is exact: tests compare intervals with ``==``. :func:`run_on_wall_clock` is for
+the scenarios whose daemons run real processes (hooks, script tracks), which take real time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import os
 import pathlib
 import random
@@ -23,13 +26,17 @@ from pycarp.config.model import DaemonConfig, GroupConfig
 from pycarp.config.tracks import TrackConfig
 from pycarp.core.actions import StateChanged
 from pycarp.core.table import State
+from pycarp.observe import facts
+from pycarp.observe.stream import Published
 from pycarp.runtime.daemon import Daemon
 
+from . import virtual_time
 from .fakes import FakeHost
 
 SECRET = "rt-s3cret-passw0rd"  # test data; the tests check it never leaks
 VIRTUAL = "198.51.100.100/24"
 T = TypeVar("T")
+F = TypeVar("F", bound=facts.Fact)
 
 
 def group(
@@ -114,7 +121,9 @@ def now() -> float:
 
 
 async def wait_until(condition: Callable[[], bool], within: float, what: str) -> float:
-    """Poll ``condition`` every 5 ms; return the loop time it became true, or fail the test."""
+    """Poll ``condition`` every 5 ms of loop time; return the loop time it was seen true, or
+    fail the test. The time is the poll's: exact times come from what the daemons recorded
+    (:meth:`Node.became`, the segment's packets)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not condition():
@@ -153,8 +162,36 @@ async def stop(node: Node) -> int:
 
 
 def run(scenario: Coroutine[Any, Any, T], *, timeout: float = 30) -> T:
-    """Run one scenario in a fresh event loop; a hung scenario is cancelled (and cleaned up)."""
+    """Run one scenario on virtual time (tests/runtime/virtual_time.py): a hung scenario is
+    cancelled after ``timeout`` virtual seconds, and cleaned up."""
+    return virtual_time.run(scenario, timeout=timeout)
+
+
+def run_on_wall_clock(scenario: Coroutine[Any, Any, T], *, timeout: float = 30) -> T:
+    """Run one scenario on an ordinary event loop: for tests whose daemons run real
+    subprocesses (hooks, script tracks), which take real time the virtual clock cannot see."""
     return asyncio.run(asyncio.wait_for(scenario, timeout))
+
+
+def spacing_of_master_adverts(node: Node, count: int) -> list[float]:
+    """The gaps between a host's first ``count`` adverts on its eth0 segment (loop time)."""
+    adverts = node.host.segments["eth0"].adverts(source=node.host.source)
+    times = [p.at for p in adverts[:count]]
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+class Recorder:
+    """Every fact a node's daemon publishes, in order."""
+
+    def __init__(self, node: Node) -> None:
+        self.facts: list[facts.Fact] = []
+        node.daemon.stream.subscribe(self._take)
+
+    def _take(self, published: Published) -> None:
+        self.facts.append(published.fact)
+
+    def of(self, kind: type[F]) -> list[F]:
+        return [f for f in self.facts if isinstance(f, kind)]
 
 
 # -- scripts -------------------------------------------------------------------------------

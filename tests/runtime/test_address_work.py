@@ -15,8 +15,9 @@ import typing
 
 import pytest
 
+from pycarp.core.constants import IPAddress, IPInterface
 from pycarp.observe import facts
-from pycarp.platform.ports import AddressChange, IPAddress, IPInterface, Platform
+from pycarp.platform.ports import AddressChange, Platform
 from pycarp.runtime.address_work import ANNOUNCE_CHUNK, AddressWork
 
 from .fakes import FakeAddressManager, FakeHost, FakeSegment

@@ -4,6 +4,9 @@ The hooks are real shell scripts that copy their own ``/proc/$$/environ`` and th
 lines of ``/proc/$$/status`` to files, so the tests see what an operator's script would see.
 The privilege tests need root (they check that root's capabilities are really gone); the
 secret tests run as any user.
+
+On the wall clock (``run_on_wall_clock``): the hooks are real processes, whose time the
+virtual clock of the other runtime tests cannot see.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pycarp.runtime import hooks
 from pycarp.runtime.hooks import CAP_NET_ADMIN, CAP_NET_RAW, Capabilities, drop_privileges
 
 from .fakes import FakeHost, FakeSegment
-from .support import Node, run, running, stop, wait_until
+from .support import Node, run_on_wall_clock, running, stop, wait_until
 
 SOURCE = "198.51.100.1"
 FROM_PYCARP_PASS = "env-s3cret-one"  # test data: must reach no hook
@@ -86,7 +89,7 @@ def run_hooks(folder: pathlib.Path, groups: list[RawGroup], *, hooks_wanted: int
             await wait_until(lambda: len(views(folder)) >= hooks_wanted, 3, "hooks ran")
             assert await stop(node) == 0
 
-    run(scenario())
+    run_on_wall_clock(scenario())
 
 
 def raw_group(vhid: int, address: str, **extra: object) -> RawGroup:

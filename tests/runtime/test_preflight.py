@@ -15,9 +15,9 @@ import pytest
 from pycarp.config.build import PASS_ENV
 from pycarp.config.flags import build_parser, config_from_args
 from pycarp.config.model import ConfigError, DaemonConfig
-from pycarp.config.preflight import check_host
 from pycarp.config.toml import load_config
-from pycarp.platform.ports import IPInterface
+from pycarp.core.constants import IPInterface
+from pycarp.runtime.preflight import check_host
 
 from .fakes import FakeAddressManager
 

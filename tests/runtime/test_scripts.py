@@ -2,6 +2,8 @@
 
 The scripts are real shell scripts in ``tmp_path`` that append their arguments and PYCARP_*
 environment to a log file, so these tests see exactly what an operator's script would.
+On the wall clock (``run_on_wall_clock``): the hooks are real processes, whose time the
+virtual clock of the other runtime tests cannot see.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .support import (
     group,
     read_calls,
     recording_script,
-    run,
+    run_on_wall_clock,
     running,
     stop,
     wait_until,
@@ -85,7 +87,7 @@ def test_scripts_run_per_address_and_only_native_mode_touches_addresses(
         else:
             assert manager_calls == []  # the scripts own the addresses, as under ucarp
 
-    run(scenario())
+    run_on_wall_clock(scenario())
 
 
 def test_notify_gets_vhid_at_interface_and_the_new_state(tmp_path: pathlib.Path) -> None:
@@ -110,7 +112,7 @@ def test_notify_gets_vhid_at_interface_and_the_new_state(tmp_path: pathlib.Path)
         assert node.host.addresses.addresses("eth0") == set()
         assert any(c.verb == "add" and c.changed for c in node.host.addresses.calls)
 
-    run(scenario())
+    run_on_wall_clock(scenario())
 
 
 @pytest.mark.parametrize(
@@ -145,4 +147,4 @@ def test_a_master_runs_the_down_script_on_exit_a_backup_does_not(
         assert [c.script for c in calls] == expected
         assert all(c.argv[:2] == ["eth0", IPS[i % 2]] for i, c in enumerate(calls))
 
-    run(scenario())
+    run_on_wall_clock(scenario())

@@ -112,30 +112,60 @@ def test_an_abstract_socket_name_starting_with_at() -> None:
         listening.close()
 
 
-def test_watchdog_pings_every_half_interval_and_ready_when_started(listener: Listener) -> None:
-    notifier = Notifier(env_for(listener, WATCHDOG_USEC="200000", WATCHDOG_PID=str(os.getpid())))
+class LoopListener:
+    """systemd's side read by the event loop itself: every datagram with the loop time it
+    arrived, so on virtual time the watchdog's rhythm is seen exactly."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.received: list[tuple[float, dict[str, str]]] = []
+
+    def attach(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.sock.fileno(), self._read, loop)
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data = self.sock.recv(4096)
+                fields = dict(line.split("=", 1) for line in data.decode().split("\n"))
+                self.received.append((loop.time(), fields))
+
+    def times_of(self, key: str) -> list[float]:
+        return [at for at, fields in self.received if key in fields]
+
+
+def test_watchdog_pings_every_half_interval_and_ready_when_started(tmp_path: pathlib.Path) -> None:
+    """On virtual time: the pings' rhythm and READY's moment are exact."""
+    listener = LoopListener(tmp_path / "notify")
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+    notifier = Notifier({**env, "WATCHDOG_PID": str(os.getpid())})
     assert notifier.watchdog_interval == pytest.approx(0.2)
 
-    async def scenario() -> None:
+    async def scenario() -> float:
+        listener.attach()
+        began = asyncio.get_running_loop().time()
         started = asyncio.Event()
         task = asyncio.create_task(notifier.run(lambda: "1 group: 1 BACKUP", ready=started))
         await asyncio.sleep(0.25)
         started.set()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.52)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await asyncio.sleep(0.01)  # the last datagram is read
+        return began
 
-    began = time.monotonic()
-    asyncio.run(scenario())
-    messages = listener.messages()
-    pings = listener.times_of("WATCHDOG")
-    assert 6 <= len(pings) <= 10, pings  # 0.75 s at one ping per 0.1 s
-    assert max(b - a for a, b in itertools.pairwise(pings)) < 0.15
-    readies = listener.times_of("READY")
-    assert len(readies) == 1, messages  # once, as soon as the daemon said it had started
-    assert 0.24 <= readies[0] - began <= 0.35
-    statuses = [m["STATUS"] for m in messages if "STATUS" in m]
+    began = run(scenario())
+    listener.sock.close()
+    pings = [at - began for at in listener.times_of("WATCHDOG")]
+    # Every half WatchdogSec (0.1 s) until READY, which comes the moment the daemon started
+    # (0.25 s) with a ping, then every 0.1 s again.
+    assert pings == pytest.approx([0.0, 0.1, 0.2, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75], abs=1e-9)
+    assert [at - began for at in listener.times_of("READY")] == pytest.approx([0.25], abs=1e-9)
+    statuses = [fields["STATUS"] for _, fields in listener.received if "STATUS" in fields]
     assert statuses == ["1 group: 1 BACKUP"]  # sent when it changes, not with every ping
 
 
@@ -160,19 +190,24 @@ def test_a_wedged_event_loop_stops_the_pings(listener: Listener) -> None:
 
 
 def test_status_follows_the_summary_and_a_watchdog_for_another_pid_is_not_ours(
-    listener: Listener, monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(systemd, "STATUS_PERIOD", 0.05)
-    notifier = Notifier(env_for(listener, WATCHDOG_USEC="100000", WATCHDOG_PID="1"))
+    listener = LoopListener(tmp_path / "notify")
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "100000"}
+    notifier = Notifier({**env, "WATCHDOG_PID": "1"})
     assert notifier.watchdog_interval is None
     states = iter(["2 groups: 2 INIT"] * 2 + ["2 groups: 1 MASTER, 1 BACKUP"] * 100)
 
     async def scenario() -> None:
+        listener.attach()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(notifier.run(lambda: next(states)), 0.4)
+        await asyncio.sleep(0.01)  # the last datagram is read
 
-    asyncio.run(scenario())
-    messages = listener.messages()
+    run(scenario())
+    listener.sock.close()
+    messages = [fields for _, fields in listener.received]
     assert [m.get("STATUS") for m in messages] == [
         "2 groups: 2 INIT",
         "2 groups: 1 MASTER, 1 BACKUP",
@@ -203,24 +238,27 @@ def test_summary(states: list[str], expected: str) -> None:
 
 
 def test_pycarp_run_tells_systemd_ready_status_reload_and_stop(
-    listener: Listener, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The daemon's entry coroutine on a fake platform, with real signals (as test_signals)."""
+    listener = LoopListener(tmp_path / "notify")
     path = tmp_path / "web.toml"
-    path.write_text(
+    path.write_text(  # no control socket, no saved state: nothing shared with other tests
+        '[daemon]\ncontrol = "off"\nstate_dir = "off"\n'
         '[[group]]\ninterface = "eth0"\nsource = "198.51.100.1"\nvhid = 1\n'
         f'passphrase = "{SECRET}"\naddresses = ["198.51.100.100/24"]\ndead_ratio = 1\n'
     )
     host = FakeHost("198.51.100.1", {"eth0": FakeSegment()})
     host.addresses.add("eth0", ipaddress.ip_interface("198.51.100.1/24"))
     monkeypatch.setattr(pycarp.platform.linux, "linux_platform", host.platform)
-    for name, value in env_for(listener, WATCHDOG_USEC="200000").items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
 
     def said(key: str, value: str | None = None) -> bool:
         return any(key in m and value in (None, m[key]) for _, m in list(listener.received))
 
     async def scenario() -> int:
+        listener.attach()
         task = asyncio.create_task(cli_run._run(load_config(path)))
         try:
             await wait_until(lambda: said("READY"), 2.5, "READY=1")
@@ -229,13 +267,16 @@ def test_pycarp_run_tells_systemd_ready_status_reload_and_stop(
             await wait_until(lambda: said("RELOADING"), 2.5, "RELOADING=1")
             await wait_until(lambda: len(listener.times_of("READY")) == 2, 2.5, "READY again")
             os.kill(os.getpid(), signal.SIGTERM)
-            return await asyncio.wait_for(task, 5)
+            code = await asyncio.wait_for(task, 5)
+            await asyncio.sleep(0.01)  # the last datagram is read
+            return code
         finally:
             task.cancel()
             host.close()
 
     assert run(scenario()) == 0
-    messages = listener.messages()
+    listener.sock.close()
+    messages = [fields for _, fields in listener.received]
     first_ready = next(m for m in messages if "READY" in m)
     assert first_ready["STATUS"].startswith("1 group: 1 ")  # BACKUP or already MASTER
     assert messages[-1]["STOPPING"] == "1"

@@ -69,7 +69,7 @@ def test_the_same_seed_prints_the_same_output(capsys: pytest.CaptureFixture[str]
         (["failover", "--hosts", "1"], "--hosts"),
         (["failover", "--advskew", "0,300,100"], "--advskew"),
         (["failover", "--advskew", "a,b"], "--advskew"),
-        (["failover", "--advbase", "0"], "--advbase"),
+        (["failover", "--advbase", "256"], "--advbase"),
         (["failover", "--duration", "2"], "--duration"),
         (["failover", "--hosts", "many"], "--hosts"),
         (["nosuch"], "SCENARIO"),

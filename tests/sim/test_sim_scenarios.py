@@ -96,7 +96,7 @@ def test_default_advskews_spread_within_the_allowed_range() -> None:
         ("failover", {"hosts": 65}, "--hosts", "from 2 to 64"),
         ("failover", {"advskews": (0, 255)}, "--advskew", "from 0 to 254"),
         ("failover", {"hosts": 3, "advskews": (0, 1)}, "--advskew", "one value per host"),
-        ("failover", {"advbase": 0}, "--advbase", "from 1 to 255"),
+        ("failover", {"advbase": -1}, "--advbase", "from 0 to 255"),
         ("failover", {"dead_ratio": 0}, "--dead-ratio", "from 1 to 255"),
         ("lossy", {"loss": 1.5}, "--loss", "a probability from 0 to 1"),
         ("lossy", {"loss": math.nan}, "--loss", "a probability from 0 to 1"),

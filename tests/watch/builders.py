@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from pycarp.core.auth import IPAddress, SignatureMode
+from pycarp.core.auth import SignatureMode
+from pycarp.core.constants import IPAddress
 from pycarp.lab import craft
 from pycarp.pcap import LINKTYPE_ETHERNET
 from pycarp.watch.watcher import Watcher

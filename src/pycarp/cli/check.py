@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import sys
 
-from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, passphrases_cut
+from pycarp.core.auth import PASSPHRASE_BYTES_USED
+from pycarp.core.settings import DemoteOnWire
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval, describe_interval
+from pycarp.observe.logsink import passphrase_cut_line
 
 
 def check_config(config: DaemonConfig) -> int:
@@ -55,6 +59,9 @@ def describe(config: DaemonConfig) -> list[str]:
     origin = f" from {config.config_path}" if config.config_path is not None else ""
     lines = [f"configuration valid: {count} group{'s' if count != 1 else ''}{origin}"]
     lines += [f"  {_group_line(group)}" for group in config.groups]
+    names, longest = passphrases_cut(config.groups)
+    if names:
+        lines.append(f"warning: {passphrase_cut_line(names, PASSPHRASE_BYTES_USED, longest)}")
     for track in config.tracks:
         groups = ", ".join(f"{v}@{i}" for i, v in track.groups) if track.groups else "every group"
         lines.append(
@@ -91,9 +98,21 @@ def _group_line(group: GroupConfig) -> str:
             if path
         ]
         mode = f"scripts ({', '.join(scripts) or 'none'})"
-    return (
-        f"{group.name}: {addresses}; advbase {settings.advbase}, advskew {settings.advskew}; {mode}"
-    )
+    if settings.vrrp:
+        preempt = "preempt" if settings.preempt else "no preempt"
+        timing = (
+            f"VRRPv3 (no authentication), priority {settings.priority}, interval "
+            f"{settings.interval:.2f} s, {preempt}, "
+            f"{settings.vrrp_checksum.value} checksum"
+        )
+    else:
+        interval = describe_interval(advertisement_interval(settings.advbase, settings.advskew))
+        timing = f"advbase {settings.advbase}, advskew {settings.advskew} (every {interval})"
+        if settings.advbase == SUB_SECOND_ADVBASE:
+            timing += ", sub-second as OpenBSD's advbase 0 (FreeBSD peers cannot go below 1)"
+        if settings.demote_on_wire is DemoteOnWire.BYTE:
+            timing += "; demotion in the demote byte (OpenBSD; FreeBSD and ucarp peers ignore it)"
+    return f"{group.name}: {addresses}; {timing}; {mode}"
 
 
 def _check_host(config: DaemonConfig) -> str:
@@ -102,8 +121,8 @@ def _check_host(config: DaemonConfig) -> str:
     ConfigError when the host cannot run the configuration (a missing interface, a source
     that is not the host's), as at the daemon's start.
     """
-    from pycarp.config.preflight import check_host
     from pycarp.platform.linux import linux_address_manager
+    from pycarp.runtime.preflight import check_host
 
     try:
         addresses = linux_address_manager()

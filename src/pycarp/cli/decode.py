@@ -1,4 +1,4 @@
-"""``pycarp decode``: what a CARP advertisement says, and whether its digest verifies.
+"""``pycarp decode``: what a CARP (or VRRPv3) advertisement says, and whether it verifies.
 
 The question an operator has when a group will not converge is usually "is the other side
 sending what I think, and does my passphrase/address set match it?". This answers it from a hex
@@ -22,10 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pycarp import pcap
+from pycarp.cli import decode_vrrp
+from pycarp.config.build import parse_key_hex
 from pycarp.config.model import ConfigError, parse_address, read_passfile
 from pycarp.core import wire
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode, Signer
-from pycarp.core.receive import WIRE_TTL
+from pycarp.core.auth import SignatureMode, Signer, passphrase_key
+from pycarp.core.constants import CARP_PROTOCOL, CARP_TTL, IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.timing import advertisement_interval
 
@@ -35,23 +37,27 @@ EXIT_BAD_INPUT = 2
 
 _EPILOG = """\
 input:
-  HEX is the 36-byte CARP payload, or a whole IPv4/IPv6 packet (then the source address and
-  TTL are shown too). Spaces and colons are ignored, so `tcpdump -x` output can be pasted.
+  HEX is the 36-byte CARP payload, a VRRPv3 payload, or a whole IPv4/IPv6 packet (then the
+  source address and TTL are shown too, and a VRRPv3 checksum is checked in both forms:
+  with the IPv4 pseudo-header, as keepalived and FreeBSD, or without, as RFC 9568).
+  Spaces and colons are ignored, so `tcpdump -x` output can be pasted.
   --pcap reads a classic pcap file (tcpdump -w; Ethernet, VLAN, Linux cooked or raw IP) and
-  decodes every IP protocol 112 packet in it (CARP shares that number with VRRP).
+  decodes every IP protocol 112 packet in it (CARP and VRRPv3 share that number).
 
 digest check:
   With --pass/--passfile and the group's virtual addresses (--addr, repeatable) the digest is
   checked both ways: kernel mode (FreeBSD/OpenBSD: all addresses, sorted) and ucarp mode (one
-  address, tried with each --addr). For a single address the two are the same.
+  address, tried with each --addr). For a single address the two are the same. Only the first
+  19 bytes of a passphrase count (as BSD `ifconfig ... pass`); --key-hex HEX gives a raw key
+  of up to 20 bytes instead (a group keyed over netlink/ioctl).
 
 output and exit status:
   Human-readable text by default; --json prints one object (HEX) or a list (--pcap).
   0: decoded (and the digest verifies, when a passphrase was given)
   1: decoded, but the digest does not verify (for --pcap: of at least one advertisement)
-  2: bad input or usage: not hex, wrong length, not CARP (VRRP, bad checksum, ...);
+  2: bad input or usage: not hex, wrong length, not CARP or VRRPv3 (bad checksum, ...);
      for --pcap: an unreadable file, or one without any CARP advertisement. Other
-     protocol-112 packets in a capture (VRRP, ...) are listed but do not change the status.
+     protocol-112 packets in a capture (VRRPv2, ...) are listed but do not change the status.
 
 examples:
   pycarp decode 21010007000136bb8f67ba743698df1ba23b2d15c9fb7b0aebacbed72c67ae94a768076b
@@ -111,6 +117,7 @@ class Report:
     frame: int | None = None
     timestamp: float | None = None
     advert: wire.Advertisement | None = None
+    vrrp: decode_vrrp.VrrpView | None = None
     error: wire.DecodeError | None = None
     check: DigestCheck | None = None
 
@@ -149,6 +156,11 @@ def inspect(
 ) -> Report:
     """Decode ``payload`` and, given credentials, check its digest both ways."""
     base = Report(payload=payload, ip=ip, frame=frame, timestamp=timestamp)
+    if decode_vrrp.is_vrrp3(payload):
+        try:
+            return dataclasses.replace(base, vrrp=decode_vrrp.inspect_vrrp(payload, ip))
+        except wire.DecodeError as error:
+            return dataclasses.replace(base, error=error)
     try:
         adv = wire.decode(payload)
     except wire.DecodeError as error:
@@ -180,12 +192,14 @@ def payload_from_bytes(data: bytes) -> tuple[bytes, pcap.IPPacket | None]:
             ip = pcap.parse_ip(data)
         except pcap.PcapError as error:
             raise InputError(f"looks like an IP packet, but: {error}") from None
-        if ip.protocol != pcap.IPPROTO_CARP:
+        if ip.protocol != CARP_PROTOCOL:
             raise InputError(
                 f"IPv{ip.source.version} packet of protocol {ip.protocol}, "
-                f"not {pcap.IPPROTO_CARP} (CARP)"
+                f"not {CARP_PROTOCOL} (CARP)"
             )
         return ip.payload, ip
+    if decode_vrrp.is_vrrp3(data):
+        return data, None
     if len(data) != wire.PAYLOAD_LEN:
         try:
             wire.decode(data)
@@ -200,15 +214,20 @@ def payload_from_bytes(data: bytes) -> tuple[bytes, pcap.IPPacket | None]:
 
 
 def read_credentials(args: argparse.Namespace) -> Credentials | None:
-    if args.passphrase is None and args.passfile is None:
+    """The key the daemon would use: a passphrase's first 19 bytes, or the raw --key-hex."""
+    if args.passphrase is None and args.passfile is None and args.key_hex is None:
         if args.addr:
-            raise InputError("--addr is only used to check the digest: give --pass or --passfile")
+            raise InputError(
+                "--addr is only used to check the digest: give --pass, --passfile or --key-hex"
+            )
         return None
     try:
-        if args.passfile is not None:
+        if args.key_hex is not None:
+            passphrase = key = parse_key_hex("--key-hex", args.key_hex)
+        elif args.passfile is not None:
             passphrase = read_passfile("--passfile", args.passfile)
         else:
-            passphrase = args.passphrase.encode()
+            passphrase = args.passphrase.encode("utf-8", "surrogateescape")
         addresses = tuple(parse_address("--addr", text).ip for text in args.addr)
     except ConfigError as error:
         raise InputError(str(error)) from None
@@ -218,13 +237,16 @@ def read_credentials(args: argparse.Namespace) -> Credentials | None:
         raise InputError(
             "the digest covers the group's virtual addresses: give them with --addr (repeatable)"
         )
-    if len(passphrase) > KEY_LEN:
-        print(
-            f"pycarp decode: note: passphrase is {len(passphrase)} bytes; like the kernels, "
-            f"only the first {KEY_LEN} are used (ucarp refuses more than 19)",
-            file=sys.stderr,
-        )
-    return Credentials(passphrase=passphrase, addresses=addresses)
+    if args.key_hex is None:
+        key = passphrase_key(passphrase)
+        if len(passphrase) > len(key):
+            print(
+                f"pycarp decode: warning: passphrase is {len(passphrase)} bytes; only the first "
+                f"{len(key)} count, as with BSD `ifconfig ... pass` (ucarp refuses it); "
+                "give --key-hex for a raw key of up to 20 bytes",
+                file=sys.stderr,
+            )
+    return Credentials(passphrase=key, addresses=addresses)
 
 
 def read_capture(path: str, credentials: Credentials | None) -> list[Report]:
@@ -236,7 +258,7 @@ def read_capture(path: str, credentials: Credentials | None) -> list[Report]:
     except pcap.PcapError as error:
         raise InputError(f"{path}: {error}") from None
     if not captured:
-        raise InputError(f"{path}: no IP protocol {pcap.IPPROTO_CARP} packets in it")
+        raise InputError(f"{path}: no IP protocol {CARP_PROTOCOL} packets in it")
     return [
         inspect(c.packet.payload, credentials, ip=c.packet, frame=c.frame, timestamp=c.timestamp)
         for c in captured
@@ -258,22 +280,29 @@ def render_text(report: Report) -> str:
         where.append(f"{report.ip.source} -> {report.ip.destination} ttl {report.ip.ttl}")
     lines.append(", ".join(where) if where else f"{len(report.payload)}-byte payload")
     adv = report.advert
+    if report.vrrp is not None:
+        return "\n".join(lines + decode_vrrp.render_text(report.vrrp, report.payload))
     if adv is None:
         assert report.error is not None
         error = report.error
-        lines.append(f"  not a CARP advertisement: {error.detail} ({error.reason.value})")
+        what = "a valid VRRPv3" if decode_vrrp.is_vrrp3(report.payload) else "a CARP"
+        lines.append(f"  not {what} advertisement: {error.detail} ({error.reason.value})")
         return "\n".join(lines)
     interval = advertisement_interval(adv.advbase, adv.advskew)
+    sub_second = ", sub-second: OpenBSD's advbase 0" if adv.advbase == 0 else ""
+    demote = f"demote {adv.demote}"
+    if adv.demote:
+        demote += " (OpenBSD's demote count: ranks behind any lower one, whatever the timing)"
     lines += [
         f"  CARP v{adv.version} advertisement: vhid {adv.vhid}, advbase {adv.advbase}, "
-        f"advskew {adv.advskew} (every {interval:.3f} s)",
-        f"  authlen {adv.authlen}, demote {adv.demote}, checksum {_checksum(report.payload)} (ok)",
+        f"advskew {adv.advskew} (every {interval:.3f} s{sub_second})",
+        f"  authlen {adv.authlen}, {demote}, checksum {_checksum(report.payload)} (ok)",
         f"  counter {adv.counter} (0x{adv.counter:016x})",
         f"  digest  {adv.digest.hex()}",
     ]
-    if report.ip is not None and report.ip.ttl != WIRE_TTL:
+    if report.ip is not None and report.ip.ttl != CARP_TTL:
         lines.append(
-            f"  note: TTL {report.ip.ttl}, not {WIRE_TTL}: "
+            f"  note: TTL {report.ip.ttl}, not {CARP_TTL}: "
             "multicast receivers drop it (did it cross a router?)"
         )
     if report.check is not None:
@@ -305,6 +334,9 @@ def render_json(report: Report) -> dict[str, Any]:
             "digest": adv.digest.hex(),
             "interval": advertisement_interval(adv.advbase, adv.advskew),
         },
+        "vrrp": None
+        if report.vrrp is None
+        else decode_vrrp.render_json(report.vrrp, report.payload),
         "error": None
         if report.error is None
         else {"reason": report.error.reason.value, "detail": report.error.detail},
@@ -318,14 +350,17 @@ def _checksum(payload: bytes) -> str:
 
 def _summary(reports: list[Report]) -> str:
     adverts = [r for r in reports if r.advert is not None]
+    vrrp = sum(r.vrrp is not None for r in reports)
     text = f"{_count(len(reports), 'protocol-112 packet')}: "
     text += _count(len(adverts), "CARP advertisement")
+    if vrrp:
+        text += f", {_count(vrrp, 'VRRPv3 advertisement')}"
     checked = [r.check for r in adverts if r.check is not None]
     if checked:
         good = sum(c.verifies for c in checked)
         text += f" ({good} verify, {len(checked) - good} do not)"
-    if len(adverts) < len(reports):
-        text += f", {len(reports) - len(adverts)} not CARP"
+    if len(adverts) + vrrp < len(reports):
+        text += f", {len(reports) - len(adverts) - vrrp} neither CARP nor VRRPv3"
     return text
 
 
@@ -339,7 +374,7 @@ def _count(number: int, noun: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycarp decode",
-        description="Decode CARP advertisements (hex or a pcap file) and check their digest.",
+        description="Decode CARP and VRRPv3 advertisements (hex or a pcap file) and check them.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -348,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--pass", dest="passphrase", metavar="PASS", help="the group passphrase")
     secret.add_argument("--passfile", metavar="FILE", help="read the passphrase (first line)")
+    secret.add_argument(
+        "--key-hex", metavar="HEX", help="the raw key, 1-20 bytes in hex (every byte counts)"
+    )
     parser.add_argument(
         "--addr",
         action="append",
@@ -390,11 +428,12 @@ def _collect(args: argparse.Namespace) -> list[Report]:
     payload, ip = payload_from_bytes(parse_hex(args.hex))
     report = inspect(payload, credentials, ip=ip)
     if report.error is not None:
-        raise InputError(f"not a CARP advertisement: {report.error.detail}")
+        what = "a valid VRRPv3" if decode_vrrp.is_vrrp3(payload) else "a CARP"
+        raise InputError(f"not {what} advertisement: {report.error.detail}")
     return [report]
 
 
 def _exit_code(reports: list[Report]) -> int:
     """The worst status over the CARP adverts; none at all is bad input."""
-    adverts = [r for r in reports if r.advert is not None]
+    adverts = [r for r in reports if r.advert is not None or r.vrrp is not None]
     return max((r.exit_code for r in adverts), default=EXIT_BAD_INPUT)

@@ -124,8 +124,8 @@ async def _run(config: DaemonConfig, stop: stopping.StopSignals | None = None) -
 
     reload = None
     if config.config_path is not None:
-        from pycarp.config.preflight import check_host
         from pycarp.config.toml import load_config
+        from pycarp.runtime.preflight import check_host
 
         path = config.config_path
 
@@ -210,8 +210,8 @@ def _main_thread_takes_the_signals() -> None:
 
 def _preflight(config: DaemonConfig) -> int | None:
     """Interfaces exist, sources are the host's own: an exit status if not, else None."""
-    from pycarp.config.preflight import check_host
     from pycarp.platform.linux import linux_address_manager
+    from pycarp.runtime.preflight import check_host
 
     try:
         addresses = linux_address_manager()

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import typing
 
+from pycarp.core.settings import SETTING_RANGES
 from pycarp.sim import scenarios as sc
 from pycarp.sim.report import build_report, render_text
 
@@ -21,6 +22,9 @@ EXIT_USAGE = 2
 
 class _UsageError(Exception):
     """argparse wanted to print usage and exit; we print one line instead."""
+
+
+_ADVSKEW = SETTING_RANGES["advskew"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +50,8 @@ def _int_list(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed (comma-separated integers from 0 to 254, e.g. 0,100,200)"
+            f"{text!r} is not allowed (comma-separated integers from {_ADVSKEW.low:g} to "
+            f"{_ADVSKEW.high:g}, e.g. 0,100,200)"
         ) from None
 
 
@@ -62,7 +67,8 @@ def _epilog() -> str:
     lines += [
         "",
         "Script times (t=10, ...) are for advbase 1; they scale with --advbase (and with",
-        "--dead-ratio above 3). --loss is the inbound loss on every link: each packet is lost",
+        "--dead-ratio above 3); at --advbase 0 (sub-second, OpenBSD) the unit is the slowest",
+        "host's interval. --loss is the inbound loss on every link: each packet is lost",
         "for each receiver independently. The same --seed always gives the same run.",
         "",
         "examples:",
@@ -70,6 +76,9 @@ def _epilog() -> str:
         "  pycarp simulate preempt --preempt",
         "  pycarp simulate lossy --loss 0.3 --duration 600 --summary-only",
         "  pycarp simulate random --seed 7 --hosts 5 --json",
+        "  pycarp simulate failover --advbase 0 --advskew 25,50",
+        "  pycarp simulate mixed-demote --seed 3 --summary-only",
+        "  pycarp simulate failover --vrrp3",
     ]
     return "\n".join(lines)
 
@@ -96,18 +105,19 @@ def _parser() -> _Parser:
         type=_int_list,
         dest="advskews",
         metavar="LIST",
-        help="advskew per host, comma-separated (default 0,100,200,... spread within 0..254)",
+        help=f"advskew per host, comma-separated (default 0,100,200,... spread within {_ADVSKEW})",
     )
     parser.add_argument(
         "--advbase",
-        type=_number(int, "an integer from 1 to 255"),
+        type=_number(int, SETTING_RANGES["advbase"].allowed()),
         default=1,
         metavar="SECONDS",
-        help="advbase, 1-255 s (default 1)",
+        help=f"advbase, {SETTING_RANGES['advbase']} s; 0: sub-second, every advskew/256 s "
+        "(default 1)",
     )
     parser.add_argument(
         "--dead-ratio",
-        type=_number(int, "an integer from 1 to 255"),
+        type=_number(int, SETTING_RANGES["dead_ratio"].allowed()),
         default=3,
         metavar="N",
         help="adverts missed before takeover (default 3)",
@@ -151,6 +161,12 @@ def _parser() -> _Parser:
         metavar="N",
         help="random seed (default 1)",
     )
+    parser.add_argument(
+        "--vrrp3",
+        action="store_true",
+        help="run VRRPv3 groups: priority 254 - advskew per host, interval --advbase s, "
+        "preempt on unless --no-preempt (not with wrong-pass: VRRPv3 has no passphrase)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
@@ -174,6 +190,7 @@ def main(argv: list[str]) -> int:
             jitter=args.jitter,
             duration=args.duration,
             seed=args.seed,
+            vrrp3=args.vrrp3,
         )
         params = sc.resolve(args.scenario, options)
     except SystemExit as done:  # --help

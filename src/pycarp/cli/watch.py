@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from pycarp import pcap
 from pycarp.config.model import ConfigError, parse_address, read_passfile
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.watch import render
 from pycarp.watch.digest import IFCONFIG_KEY_LEN
 from pycarp.watch.findings import Severity

@@ -21,22 +21,37 @@ from pycarp.config.model import (
     AddressMode,
     ConfigError,
     GroupConfig,
-    IPInterface,
     parse_address,
-    parse_int,
     parse_ip,
     parse_seconds,
+    parse_setting,
+    parse_setting_seconds,
     read_passfile,
     shown,
 )
-from pycarp.core.auth import KEY_LEN, IPAddress, SignatureMode
-from pycarp.core.settings import GroupSettings, SettingsError
+from pycarp.core.auth import KEY_LEN, SignatureMode, passphrase_key
+from pycarp.core.constants import IPAddress, IPInterface
+from pycarp.core.settings import (
+    DEFAULT_INTERVAL,
+    DEFAULT_PRIORITY,
+    INTERVAL_ALLOWED,
+    SETTING_RANGES,
+    DemoteOnWire,
+    GroupSettings,
+    Protocol,
+    SettingsError,
+    whole_centiseconds,
+)
+from pycarp.core.vrrpwire import ChecksumMode
 
 # Printable ASCII without space, '/' and ':', 1 to 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"[!-.0-9;-~]{1,15}")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_VHIDS = SETTING_RANGES["vhid"].allowed()
 PASS_ENV = "PYCARP_PASS"  # noqa: S105 - the variable's name, not a secret
-_E = typing.TypeVar("_E", SignatureMode, AddressMode)
+_E = typing.TypeVar("_E", SignatureMode, AddressMode, DemoteOnWire, Protocol, ChecksumMode)
+# Keys that mean something for one protocol only: giving one to the other is a mistake.
+VRRP_ONLY = ("priority", "interval", "preempt_delay", "vrrp_checksum")
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -49,13 +64,15 @@ class RawGroup:
     passphrase: object = dataclasses.field(default=None, repr=False)  # never in a traceback
     passfile: object = None
     pass_env: object = None
+    key_hex: object = dataclasses.field(default=None, repr=False)  # a raw key, in hex
     addresses: Sequence[object] = ()
     advbase: object = 1
     advskew: object = 0
     dead_ratio: object = 3
-    preempt: bool = False
+    preempt: object = None  # None: the protocol's default (CARP off, VRRPv3 on)
     neutral: bool = False
     signature_mode: object = "kernel"
+    demote_on_wire: object = "advskew"
     address_mode: object = "auto"
     upscript: object = None
     downscript: object = None
@@ -65,6 +82,11 @@ class RawGroup:
     vmac: bool = False
     destination: object = None
     script_timeout: object = DEFAULT_SCRIPT_TIMEOUT
+    protocol: object = "carp"
+    priority: object = None  # VRRPv3: 1-254, 255 = address owner (default 100)
+    interval: object = None  # VRRPv3: seconds, 0.01-40.95 in steps of 0.01 (default 1)
+    preempt_delay: object = None  # VRRPv3: seconds after start before preempting (default 0)
+    vrrp_checksum: object = None  # VRRPv3 over IPv4: pseudo-header (default) or rfc9568
 
 
 def build_group(
@@ -76,24 +98,36 @@ def build_group(
     groups with the same passfile open it once.
     """
     interface = _interface(name("interface"), raw.interface)
+    protocol = _choice(name("protocol"), raw.protocol, Protocol)
     if raw.source is None:
         raise ConfigError(name("source"), "missing", "this host's own address on the interface")
     source = _source(name("source"), raw.source)
     destination = _destination(name("destination"), raw.destination, source)
     prefixes = _addresses(name("addresses"), raw.addresses, source)
+    vrrp = protocol is Protocol.VRRP3
+    if vrrp:
+        protocol_settings = _vrrp_settings(raw, name, destination)
+        secret = _Secret(given=b"", key=b"", passphrase_length=0)
+    else:
+        given = next((k for k in VRRP_ONLY if getattr(raw, k) is not None), None)
+        if given is not None:
+            raise ConfigError(name(given), getattr(raw, given), "only in a VRRPv3 group")
+        secret = _secret(raw, name, {} if passfiles is None else passfiles)
+        protocol_settings = {"passphrase": secret.key}
     try:
         settings = GroupSettings(
-            vhid=parse_int(name("vhid"), _required(name("vhid"), raw.vhid, "1 to 255"), 1, 255),
-            passphrase=_passphrase(raw, name, {} if passfiles is None else passfiles),
+            vhid=parse_setting(name("vhid"), _required(name("vhid"), raw.vhid, _VHIDS), "vhid"),
             addresses=tuple(p.ip for p in prefixes),
             source=source,
-            advbase=parse_int(name("advbase"), raw.advbase, 1, 255),
-            advskew=parse_int(name("advskew"), raw.advskew, 0, 254),
-            dead_ratio=parse_int(name("dead_ratio"), raw.dead_ratio, 1, 255),
-            preempt=_flag(name("preempt"), raw.preempt),
+            advbase=parse_setting(name("advbase"), raw.advbase, "advbase"),
+            advskew=parse_setting(name("advskew"), raw.advskew, "advskew"),
+            dead_ratio=parse_setting(name("dead_ratio"), raw.dead_ratio, "dead_ratio"),
+            preempt=vrrp if raw.preempt is None else _flag(name("preempt"), raw.preempt),
             neutral=_flag(name("neutral"), raw.neutral),
             multicast=destination is None or destination.is_multicast,
             signature_mode=_choice(name("signature_mode"), raw.signature_mode, SignatureMode),
+            demote_on_wire=_choice(name("demote_on_wire"), raw.demote_on_wire, DemoteOnWire),
+            **protocol_settings,  # type: ignore[arg-type]
         )
     except SettingsError as error:  # a cross-field rule of the core: report it in user terms
         raise ConfigError(name(error.field), error.value, error.allowed) from None
@@ -112,6 +146,8 @@ def build_group(
     return GroupConfig(
         interface=interface,
         settings=settings,
+        secret=secret.given,
+        passphrase_length=secret.passphrase_length,
         prefixes=prefixes,
         address_mode=address_mode,
         upscript=_script(name("upscript"), raw.upscript),
@@ -123,6 +159,49 @@ def build_group(
         destination=destination,
         script_timeout=parse_seconds(name("script_timeout"), raw.script_timeout, 0.1, 3600),
     )
+
+
+def _vrrp_settings(
+    raw: RawGroup, name: Callable[[str], str], destination: IPAddress | None
+) -> dict[str, object]:
+    """VRRPv3's values; CARP's key and a unicast peer are refused (VRRPv3 has neither)."""
+    given = next((k for k in _SECRET_FIELDS if getattr(raw, k)), None)
+    if given is not None:
+        raise ConfigError(name(given), "given", "none: VRRPv3 has no authentication")
+    if destination is not None:
+        raise ConfigError(
+            name("destination"), str(destination), "none: VRRPv3 runs on its multicast group"
+        )
+    return {
+        "passphrase": b"",
+        "protocol": Protocol.VRRP3,
+        "priority": parse_setting(
+            name("priority"),
+            DEFAULT_PRIORITY if raw.priority is None else raw.priority,
+            "priority",
+        ),
+        "interval": parse_interval(
+            name("interval"), DEFAULT_INTERVAL if raw.interval is None else raw.interval
+        ),
+        "preempt_delay": parse_setting_seconds(
+            name("preempt_delay"),
+            0 if raw.preempt_delay is None else raw.preempt_delay,
+            "preempt_delay",
+        ),
+        "vrrp_checksum": _choice(
+            name("vrrp_checksum"),
+            ChecksumMode.PSEUDO_HEADER.value if raw.vrrp_checksum is None else raw.vrrp_checksum,
+            ChecksumMode,
+        ),
+    }
+
+
+def parse_interval(field: str, value: object) -> float:
+    """VRRPv3's interval: seconds in its range, in whole centiseconds (VRRPv3's unit)."""
+    seconds = parse_setting_seconds(field, value, "interval")
+    if not whole_centiseconds(seconds):
+        raise ConfigError(field, value, INTERVAL_ALLOWED)
+    return seconds
 
 
 def text(field: str, value: object, *, secret: bool = False) -> str:
@@ -225,33 +304,72 @@ def _addresses(field: str, values: Sequence[object], source: IPAddress) -> tuple
     return prefixes
 
 
-def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
-    given = [k for k in ("passphrase", "passfile", "pass_env") if getattr(raw, k) is not None]
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Secret:
+    """What the user gave (hidden from hooks), the HMAC key it makes, and, for a typed
+    passphrase, its length (0 for a raw key): longer than 19 bytes is worth a warning."""
+
+    given: bytes = dataclasses.field(repr=False)
+    key: bytes = dataclasses.field(repr=False)
+    passphrase_length: int
+
+
+_SECRET_FIELDS = ("passphrase", "passfile", "pass_env", "key_hex")
+
+
+def _secret(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> _Secret:
+    """The group's key: a passphrase (its first 19 bytes, as BSD ifconfig) or a raw hex key."""
+    given = [k for k in _SECRET_FIELDS if getattr(raw, k) is not None]
     if len(given) > 1:
         raise ConfigError(name(given[1]), "given too", f"only one of {', '.join(map(name, given))}")
+    if raw.key_hex is not None:
+        key = parse_key_hex(name("key_hex"), raw.key_hex)
+        return _Secret(given=key, key=key, passphrase_length=0)
+    passphrase = _passphrase(raw, name, passfiles)
+    return _Secret(
+        given=passphrase, key=passphrase_key(passphrase), passphrase_length=len(passphrase)
+    )
+
+
+def parse_key_hex(field: str, value: object) -> bytes:
+    """A raw key of 1 to 20 bytes, as FreeBSD's netlink/ioctl set it (every byte counts).
+
+    Written as hex digits, optionally with ``0x`` and ``:`` or spaces between bytes. The
+    value is never shown in an error: it is the secret.
+    """
+    written = text(field, value, secret=True)
+    digits = "".join(written.split()).replace(":", "").removeprefix("0x").removeprefix("0X")
+    allowed = f"1 to {KEY_LEN} bytes as hex digits (2 to {2 * KEY_LEN} digits)"
+    try:
+        key = bytes.fromhex(digits)
+    except ValueError:
+        raise ConfigError(field, f"<{len(written)} characters>", allowed) from None
+    if not 1 <= len(key) <= KEY_LEN:
+        raise ConfigError(field, f"<{len(key)} bytes>", allowed)
+    return key
+
+
+def _passphrase(raw: RawGroup, name: Callable[[str], str], passfiles: dict[str, bytes]) -> bytes:
+    """The passphrase as given, every byte (what counts of it is :func:`passphrase_key`'s)."""
     if raw.passfile is not None:
         field = name("passfile")
         path = _path(field, raw.passfile)
         if path not in passfiles:
             passfiles[path] = read_passfile(field, path)
-        secret = passfiles[path]
-    elif raw.passphrase is not None:
-        secret = _bytes(text(name("passphrase"), raw.passphrase, secret=True))
-        field = name("passphrase")
-    else:
-        variable = PASS_ENV if raw.pass_env is None else text(name("pass_env"), raw.pass_env)
-        value = os.environ.get(variable)
+        return passfiles[path]
+    if raw.passphrase is not None:
+        return _bytes(text(name("passphrase"), raw.passphrase, secret=True))
+    variable = PASS_ENV if raw.pass_env is None else text(name("pass_env"), raw.pass_env)
+    value = os.environ.get(variable)
+    if not value:
         field = name("pass_env") if raw.pass_env is not None else name("passphrase")
-        if not value:
-            raise ConfigError(
-                field,
-                "missing",
-                f"give --passfile FILE, or set {shown(variable)} in the environment, or --pass",
-            )
-        secret = _bytes(value)
-    if len(secret) > KEY_LEN:
-        raise ConfigError(field, f"<{len(secret)} bytes>", f"a passphrase of 1 to {KEY_LEN} bytes")
-    return secret
+        raise ConfigError(
+            field,
+            "missing",
+            f"give --passfile FILE, --key-hex HEX, or set {shown(variable)} in the environment, "
+            "or --pass",
+        )
+    return _bytes(value)
 
 
 def _bytes(secret: str) -> bytes:

@@ -14,8 +14,8 @@ import pathlib
 import typing
 
 from pycarp.config.build import PASS_ENV, RawGroup, build_group
+from pycarp.config.facility import parse_facility
 from pycarp.config.model import (
-    CARP_GROUP_V4,
     DEFAULT_SCRIPT_TIMEOUT,
     ConfigError,
     DaemonConfig,
@@ -23,30 +23,10 @@ from pycarp.config.model import (
 )
 from pycarp.config.operate import FLAG_NAMES as OPERATE_FLAGS
 from pycarp.config.operate import RUN_DIR, Operate, resolve
+from pycarp.config.toml import load_config_and_options
 from pycarp.config.tracks import TRACK_FLAGS, track_from_flags
-
-SYSLOG_FACILITIES = [
-    "auth",
-    "authpriv",
-    "cron",
-    "daemon",
-    "ftp",
-    "kern",
-    "lpr",
-    "mail",
-    "news",
-    "syslog",
-    "user",
-    "uucp",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-]
+from pycarp.core.constants import CARP_GROUP_V4
+from pycarp.core.settings import SETTING_RANGES as _RANGES
 
 FLAG_NAMES = {
     "interface": "--interface",
@@ -55,22 +35,32 @@ FLAG_NAMES = {
     "passphrase": "--pass",
     "passfile": "--passfile",
     "pass_env": PASS_ENV,
+    "key_hex": "--key-hex",
     "addresses": "--addr",
     "advbase": "--advbase",
     "advskew": "--advskew",
     "dead_ratio": "--deadratio",
     "signature_mode": "--signature-mode",
+    "demote_on_wire": "--demote-on-wire",
     "address_mode": "--address-mode",
     "upscript": "--upscript",
     "downscript": "--downscript",
     "notify": "--notify",
     "destination": "--peer",
     "script_timeout": "--script-timeout",
+    "protocol": "--vrrp3",
+    "priority": "--priority",
+    "interval": "--interval",
+    "preempt_delay": "--preempt-delay",
+    "vrrp_checksum": "--vrrp-checksum",
 }
 
 _EPILOG = f"""\
 The passphrase: prefer --passfile FILE (first line of FILE) or the {PASS_ENV} environment
-variable; --pass works as in ucarp but shows in `ps` to every user on the host.
+variable; --pass works as in ucarp but shows in `ps` to every user on the host. Only its first
+19 bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (a longer one is warned about; ucarp
+refuses it). --key-hex HEX gives the raw key instead (1-20 bytes, every one counts), for groups
+whose key was set over netlink/ioctl; it excludes --pass/--passfile.
 
 Addresses: by default (--address-mode auto) pycarp adds and removes the --addr addresses itself,
 unless an --upscript/--downscript is given: then, exactly as under ucarp, the scripts do it.
@@ -95,6 +85,13 @@ take the track down, --track-rise successes (2) bring it back. While down, the g
 by --track-weight (1-240), or with "fault" (the default) it hands over and stays out: only if no
 healthy node is left does it hold the address. More tracks, interfaces and files: [[track]] in
 --config (README, "Health tracking").
+
+VRRPv3 (--vrrp3, RFC 9568): the group speaks VRRPv3 instead of CARP: --priority decides
+(higher wins, equal: the higher --srcip), adverts every --interval seconds (0.01-40.95),
+preempt on unless --no-preempt. VRRPv3 HAS NO AUTHENTICATION: anybody on the segment can take
+the addresses over; no --pass/--passfile then. Tested live with keepalived (vrrp_version 3);
+FreeBSD's carpver 3 uses the same wire format (not tested against FreeBSD). --vrrp-checksum
+rfc9568 for keepalived's v3_checksum_as_v2.
 
 A running daemon: `pycarp status`, `pycarp maintenance on|off`, `pycarp demote +N|-N|=N`,
 `pycarp state VHID@IF master|backup` talk to it over --control (each has --help).
@@ -124,10 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-i", "--interface", metavar="IF", help="interface to run on")
     g.add_argument("-s", "--srcip", metavar="IP", help="this host's own (real) address on IF")
     g.add_argument("-m", "--mcast", metavar="IP", help=f"multicast group (default {CARP_GROUP_V4})")
-    g.add_argument("-v", "--vhid", metavar="ID", help="virtual host id, 1-255")
+    g.add_argument("-v", "--vhid", metavar="ID", help=f"virtual host id, {_RANGES['vhid']}")
     g.add_argument("-p", "--pass", dest="passphrase", metavar="PASS", help="passphrase (see below)")
     g.add_argument("-o", "--passfile", metavar="FILE", help="read the passphrase from FILE")
-    g.add_argument("-P", "--preempt", action="store_true", help="take over from slower masters")
+    g.add_argument(
+        "-P",
+        "--preempt",
+        action="store_true",
+        default=None,
+        help="take over from slower masters (CARP: off by default; VRRPv3: on)",
+    )
     g.add_argument(
         "-n", "--neutral", action="store_true", help="do not run the down script at start-up"
     )
@@ -140,8 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP[/LEN]",
         help="virtual address (repeatable; default prefix /32 or /128)",
     )
-    g.add_argument("-b", "--advbase", default="1", metavar="SECS", help="advert interval, 1-255")
-    g.add_argument("-k", "--advskew", default="0", metavar="SKEW", help="skew in 1/256 s, 0-254")
+    g.add_argument(
+        "-b",
+        "--advbase",
+        default="1",
+        metavar="SECS",
+        help=f"advert interval, {_RANGES['advbase']} s; 0 = sub-second (OpenBSD): every "
+        "advskew/256 s",
+    )
+    g.add_argument(
+        "-k",
+        "--advskew",
+        default="0",
+        metavar="SKEW",
+        help=f"skew in 1/256 s, {_RANGES['advskew']}",
+    )
     g.add_argument("-u", "--upscript", metavar="FILE", help="run when becoming master")
     g.add_argument("-d", "--downscript", metavar="FILE", help="run when becoming backup")
     g.add_argument(
@@ -172,12 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--address-mode", default="auto", metavar="MODE", help="auto, native or scripts")
     e.add_argument(
+        "--key-hex",
+        metavar="HEX",
+        help="raw key of 1-20 bytes in hex, every byte counts (groups keyed over netlink/ioctl);"
+        " instead of --pass/--passfile",
+    )
+    e.add_argument(
         "--vmac",
         action="store_true",
         help="give the group the virtual MAC 00:00:5e:00:01:<vhid> on a macvlan (<IF>.c<vhid>), "
         "as FreeBSD CARP does, so clients' ARP/ND entries never change on a takeover; needs "
         "native address mode and sets arp_ignore=1, arp_announce=2 on IF (restored at exit). "
         "Hypervisors and clouds that drop frames from unknown MACs break it: see docs/behaviour.md",
+    )
+    e.add_argument(
+        "--demote-on-wire",
+        default="advskew",
+        metavar="WHERE",
+        help="where our demotion is sent: advskew (FreeBSD, ucarp; default) or byte "
+        "(OpenBSD's demote count); the byte peers send is always honoured",
     )
     e.add_argument(
         "--notify", metavar="CMD", help="run `CMD <vhid>@<if> <STATE>` on every state change"
@@ -191,6 +220,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--config", metavar="FILE", help="TOML file with many groups (no group flags then)"
+    )
+    v = p.add_argument_group("VRRPv3 (RFC 9568; no authentication: see below)")
+    v.add_argument(
+        "--vrrp3",
+        dest="protocol",
+        action="store_const",
+        const="vrrp3",
+        default="carp",
+        help="run the group as VRRPv3 (--vhid is the VRID); unauthenticated",
+    )
+    v.add_argument("--priority", metavar="N", help="1-254, higher wins; 255 = address owner (100)")
+    v.add_argument("--interval", metavar="SECS", help="advert interval, 0.01-40.95 s (1)")
+    v.add_argument(
+        "--no-preempt",
+        dest="preempt",
+        action="store_false",
+        help="never take over from a lower-priority master",
+    )
+    v.add_argument(
+        "--preempt-delay", metavar="SECS", help="after start, wait this long before preempting (0)"
+    )
+    v.add_argument(
+        "--vrrp-checksum",
+        metavar="FORM",
+        help="IPv4 checksum: pseudo-header (keepalived, FreeBSD; default) or rfc9568 "
+        "(keepalived v3_checksum_as_v2); IPv6 always has the pseudo-header",
     )
     t = p.add_argument_group("health tracking (one check; more with [[track]] in --config)")
     t.add_argument(
@@ -254,6 +309,7 @@ _GROUP_FLAGS = [
     "vhid",
     "passphrase",
     "passfile",
+    "key_hex",
     "preempt",
     "neutral",
     "addresses",
@@ -270,14 +326,20 @@ _GROUP_FLAGS = [
     "advskew",
     "deadratio",
     "signature_mode",
+    "demote_on_wire",
     "address_mode",
     "script_timeout",
+    "protocol",
+    "priority",
+    "interval",
+    "preempt_delay",
+    "vrrp_checksum",
 ]
 
 
 def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     """Build the daemon configuration from parsed flags (or from --config)."""
-    facility = _facility(args.facility)
+    facility = parse_facility("--facility", args.facility)
     track_flags = {key: getattr(args, f"track_{key}") for key in TRACK_FLAGS}
     if args.config is not None:
         used_track = [TRACK_FLAGS[k] for k, v in track_flags.items() if v is not None]
@@ -291,8 +353,6 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
             raise ConfigError(
                 "--config", args.config, f"not together with group options ({', '.join(used)})"
             )
-        from pycarp.config.toml import load_config_and_options
-
         loaded, written = load_config_and_options(pathlib.Path(args.config))
         return DaemonConfig(
             groups=loaded.groups,
@@ -309,6 +369,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vhid=args.vhid,
         passphrase=args.passphrase,
         passfile=args.passfile,
+        key_hex=args.key_hex,
         addresses=args.addresses,
         advbase=args.advbase,
         advskew=args.advskew,
@@ -316,6 +377,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         preempt=args.preempt,
         neutral=args.neutral,
         signature_mode=args.signature_mode,
+        demote_on_wire=args.demote_on_wire,
         address_mode=args.address_mode,
         upscript=args.upscript,
         downscript=args.downscript,
@@ -325,6 +387,11 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         vmac=args.vmac,
         destination=_destination(args),
         script_timeout=args.script_timeout,
+        protocol=args.protocol,
+        priority=args.priority,
+        interval=args.interval,
+        preempt_delay=args.preempt_delay,
+        vrrp_checksum=args.vrrp_checksum,
     )
     # The destination was written as --peer, --mcast or --nomcast: errors name that one.
     names = FLAG_NAMES | {"destination": _destination_flag(args)}
@@ -360,9 +427,3 @@ def _destination(args: argparse.Namespace) -> str | None:
 
 def _destination_flag(args: argparse.Namespace) -> str:
     return next((f"--{f}" for f in ("mcast", "nomcast") if getattr(args, f)), "--peer")
-
-
-def _facility(name: str | None) -> str | None:
-    if name is not None and name not in SYSLOG_FACILITIES:
-        raise ConfigError("--facility", name, "one of " + ", ".join(SYSLOG_FACILITIES))
-    return name

@@ -23,19 +23,16 @@ import re
 import stat
 import typing
 
-from pycarp.core.auth import IPAddress
-from pycarp.core.settings import GroupSettings
+from pycarp.core.auth import PASSPHRASE_BYTES_USED
+from pycarp.core.constants import IPAddress, IPInterface
+from pycarp.core.settings import SETTING_RANGES, GroupSettings, Range
 
 if typing.TYPE_CHECKING:
     from pycarp.config.tracks import TrackConfig
 
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-
 DEFAULT_SCRIPT_TIMEOUT = 30.0
-CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
-CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
 SHOWN_LIMIT = 60  # characters of a value an error message shows
-PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (20 bytes are used)
+PASSFILE_LIMIT = 4096  # bytes: a passphrase file is one short line (19 bytes are used)
 
 
 class ConfigError(ValueError):
@@ -80,6 +77,10 @@ class GroupConfig:
     interface: str
     settings: GroupSettings
     prefixes: tuple[IPInterface, ...]  # the addresses with their prefix length, as installed
+    # The secret as given (a passphrase, every byte; or the raw key): hidden from every hook.
+    # settings.passphrase holds the HMAC key it makes (a passphrase's first 19 bytes).
+    secret: bytes = dataclasses.field(default=b"", repr=False)
+    passphrase_length: int = 0  # bytes of a typed passphrase (0: a raw key_hex)
     address_mode: AddressMode = AddressMode.AUTO
     upscript: str | None = None
     downscript: str | None = None
@@ -101,10 +102,28 @@ class GroupConfig:
         return f"{self.settings.vhid}@{self.interface}"
 
     @property
+    def hidden_secret(self) -> bytes:
+        """What no hook's environment may hold: the secret as given (or, for a GroupConfig
+        built by hand, the key)."""
+        return self.secret or self.settings.passphrase
+
+    @property
+    def passphrase_cut(self) -> bool:
+        """A typed passphrase longer than the 19 bytes BSD ifconfig keeps (the rest is unused)."""
+        return self.passphrase_length > PASSPHRASE_BYTES_USED
+
+    @property
     def native_addresses(self) -> bool:
         if self.address_mode is AddressMode.AUTO:
             return not (self.upscript or self.downscript)
         return self.address_mode is AddressMode.NATIVE
+
+
+def passphrases_cut(groups: typing.Iterable[GroupConfig]) -> tuple[tuple[str, ...], int]:
+    """The groups whose passphrase is longer than the 19 bytes that count (``vhid@if``), and
+    the longest such passphrase: what the start-up warning and ``--check-config`` say."""
+    cut = [group for group in groups if group.passphrase_cut]
+    return tuple(group.name for group in cut), max((g.passphrase_length for g in cut), default=0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,8 +246,9 @@ def parse_int(field: str, value: object, low: int, high: int) -> int:
         number = value
     elif isinstance(value, str) and _DECIMAL.fullmatch(value):
         number = int(value)
-    if number is None or not low <= number <= high:
-        raise ConfigError(field, value, f"an integer from {low} to {high}")
+    allowed = Range(low, high)
+    if number is None or not allowed.contains(number):
+        raise ConfigError(field, value, allowed.allowed())
     return number
 
 
@@ -240,9 +260,29 @@ def parse_seconds(field: str, value: object, low: float, high: float) -> float:
     seconds = None
     if isinstance(number, int | float) and not isinstance(number, bool):
         seconds = float(number)
-    if seconds is None or not low <= seconds <= high:  # NaN fails the comparison too
-        raise ConfigError(field, value, f"seconds from {low:g} to {high:g}")
+    allowed = Range(low, high, "seconds")
+    if seconds is None or not allowed.contains(seconds):  # NaN is in no range
+        raise ConfigError(field, value, allowed.allowed())
     return seconds
+
+
+def parse_setting(field: str, value: object, setting: str) -> int:
+    """A whole-number protocol setting (``vhid``, ``advskew``...) in the range GroupSettings
+    allows for ``setting`` (:data:`~pycarp.core.settings.SETTING_RANGES`); ``field`` is how
+    the user wrote it (``--advskew``, ``group[2].advskew``)."""
+    allowed = SETTING_RANGES[setting]
+    if allowed.unit is not None:
+        raise TypeError(f"{setting} takes {allowed.unit}: parse it with parse_setting_seconds")
+    return parse_int(field, value, int(allowed.low), int(allowed.high))
+
+
+def parse_setting_seconds(field: str, value: object, setting: str) -> float:
+    """A protocol setting in seconds (a ``Range`` with unit ``"seconds"``), as
+    :func:`parse_setting` does for whole numbers."""
+    allowed = SETTING_RANGES[setting]
+    if allowed.unit != "seconds":
+        raise TypeError(f"{setting} is not in seconds: parse it with parse_setting")
+    return parse_seconds(field, value, allowed.low, allowed.high)
 
 
 def read_passfile(field: str, path: str) -> bytes:

@@ -15,11 +15,24 @@
     interface = "eth0"
     source = "198.51.100.1"
     vhid = 1
-    passfile = "/etc/pycarp/secret"   # or pass_env = "VAR", or passphrase = "..."
+    passfile = "/etc/pycarp/secret"   # or pass_env = "VAR", passphrase = "...", key_hex = "..."
     addresses = ["198.51.100.100/24", "2001:db8::100/64"]
     advbase = 1
-    advskew = 0
+    advskew = 0                       # advbase 0: sub-second, every advskew/256 s (OpenBSD)
     preempt = false
+    demote_on_wire = "advskew"        # or "byte": demotion in OpenBSD's demote byte
+
+    [[group]]                          # VRRPv3 (RFC 9568): no authentication at all
+    protocol = "vrrp3"
+    interface = "eth0"
+    source = "198.51.100.1"
+    vhid = 2                           # the VRID
+    addresses = ["198.51.100.200/24"]  # one family per group
+    priority = 150                     # 1-254; 255 = the address owner (default 100)
+    interval = 0.1                     # seconds, 0.01-40.95 (default 1)
+    preempt = true                     # the default for VRRPv3
+    preempt_delay = 0                  # seconds after start before preempting
+    vrrp_checksum = "pseudo-header"    # IPv4: or "rfc9568" (keepalived v3_checksum_as_v2)
 
     [[track]]                          # optional: health tracks (config/tracks.py)
     name = "web"
@@ -41,16 +54,19 @@ import tomllib
 from collections.abc import Callable
 
 from pycarp.config.build import RawGroup, build_group
-from pycarp.config.flags import SYSLOG_FACILITIES
+from pycarp.config.facility import parse_facility
 from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, shown
 from pycarp.config.operate import Operate, resolve
 from pycarp.config.tracks import TrackConfig, build_track, check_tracks
+from pycarp.core.settings import SETTING_RANGES
 
 _GROUP_KEYS = {f.name for f in dataclasses.fields(RawGroup)}
 _DAEMON_KEYS = {"debug", "facility", *(f.name for f in dataclasses.fields(Operate))}
 # Numbers are TOML numbers. A quoted "12" is refused rather than converted: the front end for
 # command lines takes digits as text, a file has a type for numbers and says what it means.
-_NUMBER_KEYS = {"vhid", "advbase", "advskew", "dead_ratio", "script_timeout"}
+_NUMBER_KEYS = (_GROUP_KEYS & set(SETTING_RANGES)) | {"script_timeout"}
+# CARP's timing and key mean nothing in a VRRPv3 group: written there, they are a mistake.
+_CARP_ONLY = ("advbase", "advskew", "dead_ratio", "signature_mode")
 
 
 def load_config(path: pathlib.Path) -> DaemonConfig:
@@ -93,13 +109,7 @@ def load_config_and_options(path: pathlib.Path) -> tuple[DaemonConfig, Operate]:
                 f"one group per vhid and interface: group[{first}] has it",
             )
         built.append(group)
-    facility = daemon.get("facility")
-    if facility is not None and (
-        not isinstance(facility, str) or facility not in SYSLOG_FACILITIES
-    ):
-        raise ConfigError(
-            f"{path}: [daemon].facility", facility, "one of " + ", ".join(SYSLOG_FACILITIES)
-        )
+    facility = parse_facility(f"{path}: [daemon].facility", daemon.get("facility"))
     debug = daemon.get("debug", False)
     if not isinstance(debug, bool):
         raise ConfigError(f"{path}: [daemon].debug", debug, "true or false")
@@ -155,6 +165,14 @@ def _group(prefix: str, table: object, passfiles: dict[str, bytes]) -> GroupConf
     for key in _NUMBER_KEYS & set(table):
         if isinstance(table[key], str):
             raise ConfigError(f"{prefix}.{key}", table[key], "a number, written without quotes")
+    if table.get("protocol") == "vrrp3":
+        carp_key = next((k for k in _CARP_ONLY if k in table), None)
+        if carp_key is not None:
+            raise ConfigError(
+                f"{prefix}.{carp_key}",
+                table[carp_key],
+                "CARP only: a VRRPv3 group has priority and interval",
+            )
     addresses = table.get("addresses", [])
     if isinstance(addresses, str):
         addresses = [addresses]

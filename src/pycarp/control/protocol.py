@@ -13,12 +13,12 @@ import json
 from typing import Any
 
 from pycarp.control.api import PROTOCOL_VERSION, ControlError, DemoteMode
+from pycarp.core.constants import MAX_VHID
 
 MAX_REQUEST = 64 * 1024  # bytes per request line, newline included
 MAX_REPLY = 64 * 1024 * 1024  # a status of 10,000 groups stays far below this
 READ_TIMEOUT = 10.0  # seconds the server waits for (the rest of) a request line
 MAX_DEMOTE = 1_000_000
-MAX_VHID = 255
 IFNAMSIZ = 16  # Linux interface names: at most 15 bytes
 
 COMMANDS: dict[str, tuple[str, ...]] = {

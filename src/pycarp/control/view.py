@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pycarp.control.api import PROTOCOL_VERSION
+from pycarp.core.timing import describe_interval
 
 DAY = 86400.0
 
@@ -70,11 +71,23 @@ def _group(group: Mapping[str, Any], now: float, local: bool) -> list[str]:
         lines[0] += "  [maintenance]"
     add = lines.append
     add(f"  addresses  {', '.join(group['addresses']) or '(none)'}")
-    wire = group["advskew_on_wire"]
-    add(
-        f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
-        f"advskew {wire} on the wire; preempt {_on(group['preempt'])}"
-    )
+    vrrp = group.get("vrrp")
+    if vrrp is not None:
+        add(
+            f"  VRRPv3     priority {vrrp['priority']} configured, {vrrp['priority_on_wire']} "
+            f"on the wire, every {vrrp['interval']:g}s; preempt {_on(group['preempt'])}; "
+            f"no authentication"
+        )
+        if vrrp["address_mismatches"]:
+            add(f"  mismatch   {vrrp['address_mismatches']} adverts listed other addresses")
+    else:
+        wire = group["advskew_on_wire"]
+        byte = " (demotion in the demote byte)" if group.get("demote_on_wire") == "byte" else ""
+        add(
+            f"  timing     advbase {group['advbase']} advskew {group['advskew']} configured, "
+            f"advskew {wire} on the wire{byte}{_every(group.get('interval'), ', every ')}; "
+            f"preempt {_on(group['preempt'])}"
+        )
     sources = {name: value for name, value in group["demotion_sources"].items() if value}
     detail = ", ".join(f"{name} {value:+d}" for name, value in sorted(sources.items()))
     add(f"  demotion   {group['demotion']}" + (f" ({detail})" if detail else ""))
@@ -125,7 +138,18 @@ def _master(master: Mapping[str, Any] | None) -> str:
     if master is None:
         return "none heard"
     who = f"{master['address']} (us)" if master["is_us"] else master["address"]
-    return f"{who}, advertising advbase {master['advbase']} advskew {master['advskew']}"
+    if "priority" in master:  # VRRPv3
+        return f"{who}, priority {master['priority']}"
+    demote = f" demote {master['demote']}" if master.get("demote") else ""
+    timing = f"advbase {master['advbase']} advskew {master['advskew']}{demote}"
+    return f"{who}, advertising {timing}{_every(master.get('interval'), ' every ')}"
+
+
+def _every(seconds: object, prefix: str) -> str:
+    """``prefix`` and the interval, or nothing when the status has none (an older daemon)."""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return prefix + describe_interval(seconds)
+    return ""
 
 
 def _counts(counts: Mapping[str, int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.stats import DropReason
 from pycarp.core.table import State
 
@@ -28,6 +28,7 @@ class SendAdvertisement(Action):
     advskew: int
     counter: int
     bow_out: bool = False
+    priority: int | None = None  # VRRPv3 adverts (advbase and advskew are 0 then)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,3 +84,13 @@ class PacketDropped(Action):
     detail: str
     source: IPAddress | None = None
     report: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddressListMismatch(Action):
+    """A VRRPv3 advert listed other addresses than ours. It was accepted (as keepalived and
+    FreeBSD accept it) and counted; this action comes once per sender and list, to be said."""
+
+    source: IPAddress
+    theirs: tuple[IPAddress, ...]
+    ours: tuple[IPAddress, ...]

@@ -23,9 +23,12 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-KEY_LEN = 20  # CARP_KEY_LEN: FreeBSD truncates longer passphrases to 20 bytes
+from pycarp.core.constants import IPAddress
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+KEY_LEN = 20  # CARP_KEY_LEN: the kernels' key buffer (a raw key set over netlink/ioctl)
+# What counts of a typed passphrase: FreeBSD's and OpenBSD's ``ifconfig ... pass`` copy it into
+# the 20-byte key with strlcpy (19 bytes and the NUL); ucarp refuses 20 bytes or more.
+PASSPHRASE_BYTES_USED = KEY_LEN - 1
 
 
 class SignatureMode(enum.Enum):
@@ -38,6 +41,16 @@ def normalise_key(passphrase: bytes) -> bytes:
     return passphrase[:KEY_LEN]
 
 
+def passphrase_key(passphrase: bytes) -> bytes:
+    """The key a typed passphrase gives: its first 19 bytes, as ``ifconfig ... pass`` keeps.
+
+    A group configured on FreeBSD or OpenBSD with a longer passphrase signs with these bytes
+    only, so a peer that used more would never verify. A raw key of up to 20 bytes (netlink,
+    ioctl; pycarp's ``key_hex``) is used as it is.
+    """
+    return passphrase[:PASSPHRASE_BYTES_USED]
+
+
 def _plain(address: IPAddress) -> IPAddress:
     """IPv6 link-local addresses are hashed without their scope (``fe80::1%eth0``: ``fe80::1``)."""
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
@@ -45,22 +58,34 @@ def _plain(address: IPAddress) -> IPAddress:
     return address
 
 
-def kernel_address_bytes(addresses: Iterable[IPAddress]) -> bytes:
-    """All addresses in the kernel's order: IPv4 ascending, then IPv6 ascending, each once."""
-    plain = {_plain(a) for a in addresses}
+def kernel_address_bytes(addresses: Iterable[IPAddress], *, link_local: bool = True) -> bytes:
+    """All addresses in the kernel's order: IPv4 ascending, then IPv6 ascending, each once.
+
+    ``link_local=False`` leaves IPv6 link-local addresses out: the form OpenBSD signs with.
+    """
+    plain = {_plain(a) for a in addresses if link_local or not _is_ipv6_link_local(a)}
     v4 = sorted(a for a in plain if isinstance(a, ipaddress.IPv4Address))
     v6 = sorted(a for a in plain if isinstance(a, ipaddress.IPv6Address))
     return b"".join(a.packed for a in v4) + b"".join(a.packed for a in v6)
 
 
-def message_prefix(vhid: int, addresses: Sequence[IPAddress], mode: SignatureMode) -> bytes:
-    """Everything the HMAC covers except the counter (which changes with every advert)."""
+def _is_ipv6_link_local(address: IPAddress) -> bool:
+    return isinstance(address, ipaddress.IPv6Address) and address.is_link_local
+
+
+def message_prefix(
+    vhid: int, addresses: Sequence[IPAddress], mode: SignatureMode, *, link_local: bool = True
+) -> bytes:
+    """Everything the HMAC covers except the counter (which changes with every advert).
+
+    ``link_local=False``: the kernel form without IPv6 link-local addresses (OpenBSD's).
+    """
     head = bytes((2, 1, vhid))
     if mode is SignatureMode.UCARP:
         if not addresses:
             raise ValueError("ucarp signature mode needs at least one address")
         return head + _plain(addresses[0]).packed
-    return head + kernel_address_bytes(addresses)
+    return head + kernel_address_bytes(addresses, link_local=link_local)
 
 
 def compute_digest(
@@ -89,7 +114,7 @@ class Signer:
     the same work in Python objects and costs about twice as much).
     """
 
-    __slots__ = ("_addresses", "_inner", "_key", "_outer", "mode", "vhid")
+    __slots__ = ("_addresses", "_inner", "_inner_openbsd", "_key", "_outer", "mode", "vhid")
 
     def __init__(
         self,
@@ -103,20 +128,43 @@ class Signer:
         self.vhid = vhid
         self.mode = mode
         padded = self._key.ljust(_SHA1_BLOCK, b"\x00")  # keys are <= 20 bytes: never hashed
-        self._inner = hashlib.sha1(padded.translate(_IPAD_TABLE))  # noqa: S324 - CARP: HMAC-SHA1
+        ipad = padded.translate(_IPAD_TABLE)
+        self._inner = hashlib.sha1(ipad)  # noqa: S324 - CARP: HMAC-SHA1
         self._inner.update(message_prefix(vhid, self._addresses, mode))
         self._outer = hashlib.sha1(padded.translate(_OPAD_TABLE))  # noqa: S324 - as above
+        # OpenBSD signs without the group's IPv6 link-local addresses (and accepts both forms):
+        # a kernel-mode group that has one accepts that form too. Only such a group pays the
+        # second HMAC for a digest that fails the first.
+        self._inner_openbsd = None
+        if mode is SignatureMode.KERNEL and any(map(_is_ipv6_link_local, self._addresses)):
+            without = message_prefix(vhid, self._addresses, mode, link_local=False)
+            self._inner_openbsd = hashlib.sha1(ipad)  # noqa: S324 - as above
+            self._inner_openbsd.update(without)
 
     def sign(self, counter_bytes: bytes) -> bytes:
-        inner = self._inner.copy()
+        """The digest pycarp sends: over every address (FreeBSD's form, which OpenBSD accepts)."""
+        return self._finish(self._inner, counter_bytes)
+
+    def sign_openbsd(self, counter_bytes: bytes) -> bytes | None:
+        """OpenBSD's form (IPv6 link-local addresses left out); None when it is the same."""
+        if self._inner_openbsd is None:
+            return None
+        return self._finish(self._inner_openbsd, counter_bytes)
+
+    def _finish(self, prefix: hashlib._Hash, counter_bytes: bytes) -> bytes:
+        inner = prefix.copy()
         inner.update(counter_bytes)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
 
     def verify(self, counter_bytes: bytes, digest: bytes) -> bool:
-        """Constant-time comparison, so timing reveals nothing about the expected digest."""
-        return hmac.compare_digest(self.sign(counter_bytes), digest)
+        """Either kernel form verifies (FreeBSD's, or OpenBSD's without IPv6 link-local
+        addresses). Constant-time comparisons: timing reveals nothing about the digest."""
+        if hmac.compare_digest(self.sign(counter_bytes), digest):
+            return True
+        openbsd = self.sign_openbsd(counter_bytes)
+        return openbsd is not None and hmac.compare_digest(openbsd, digest)
 
     def explain_mismatch(self, counter_bytes: bytes, digest: bytes) -> str | None:
         """If the digest verifies under the other recipe, say so (and how to fix it)."""

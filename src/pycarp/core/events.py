@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import Action, PacketDropped
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.machine import GroupMachine
 from pycarp.core.replay import RandomSource
 from pycarp.core.settings import DEFAULT_DEMOTION_FACTOR, GroupSettings
@@ -36,6 +36,7 @@ from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 from pycarp.core.table import State
 from pycarp.core.timing import MAX_WIRE_ADVSKEW
 from pycarp.core.track import Result, TrackChange, TrackError, TrackSpec, TrackState
+from pycarp.core.vrrpwire import VRRP_VERSION
 
 GroupKey = tuple[str, int]  # (interface, vhid)
 Execute = Callable[[GroupKey, Action], ev.Event | None]
@@ -104,6 +105,9 @@ class Host:
         # Groups per interface that follow its carrier: the carrier demotion is computed from
         # interfaces, never by walking every group (10,000 groups start in linear time).
         self._watchers: collections.Counter[str] = collections.Counter()
+        # VRRPv3 groups per interface: there, a VRRPv3 advert for no group is another VRID's
+        # (bad_vhid), not a foreign protocol's (vrrp).
+        self._vrrp_groups: collections.Counter[str] = collections.Counter()
         self.operator_demotion = 0
         self.maintenance = False
         self.tracks: dict[str, TrackState] = {}
@@ -133,6 +137,7 @@ class Host:
         carrier_before = self.carrier_demotion()
         self.groups[key] = HostedGroup(key, machine, ignore_ifstate)
         self.interface_drops.setdefault(interface, DropStats())
+        self._vrrp_groups[interface] += settings.vrrp
         if not ignore_ifstate:
             self.carrier.setdefault(interface, link_up)
             self._watchers[interface] += 1
@@ -148,6 +153,7 @@ class Host:
         self.feed(key, ev.ShutdownRequested(), now)  # disarms the timer as the machine stops
         carrier_before = self.carrier_demotion()
         group = self.groups.pop(key)
+        self._vrrp_groups[key[0]] -= group.machine.settings.vrrp
         if not group.ignore_ifstate:
             self._watchers[key[0]] -= 1
         if group.last_deadline is not None:  # the caller still holds a timer for it
@@ -217,7 +223,13 @@ class Host:
         stats = self.interface_drops.setdefault(interface, DropStats())
         reason, problem = DropReason.BAD_VHID, ""
         try:
-            wire.decode(payload)
+            another_vrid = (
+                self._vrrp_groups[interface] > 0
+                and len(payload) > 1
+                and payload[0] >> 4 == VRRP_VERSION
+            )
+            if not another_vrid:
+                wire.decode(payload)
         except wire.DecodeError as error:
             reason, problem = error.reason, str(error)
         stats.count(reason)

@@ -17,6 +17,7 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import (
     Action,
+    AddressListMismatch,
     Announce,
     ClaimAddresses,
     Hook,
@@ -26,23 +27,28 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
-from pycarp.core.auth import IPAddress, Signer
-from pycarp.core.election import Verdict, judge, last_resort
+from pycarp.core.auth import Signer
+from pycarp.core.constants import IPAddress
+from pycarp.core.election import VERDICT_INPUT, Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
 from pycarp.core.senderrors import SendErrorDemotion
-from pycarp.core.settings import GroupSettings
+from pycarp.core.settings import DemoteOnWire, GroupSettings
 from pycarp.core.stall import judged_as_paused, stall_threshold
 from pycarp.core.stats import DropReason
-from pycarp.core.table import CAUSES, TRANSITIONS, Input, State, Step
+from pycarp.core.table import CAUSES, TRANSITIONS, Input, State, Step, Transition
 from pycarp.core.timing import (
     BOW_OUT_ADVBASE,
     BOW_OUT_ADVSKEW,
     SKEW_UNIT,
+    SUB_SECOND_ADVBASE,
     advertisement_interval,
     master_down_interval,
     wire_advskew,
 )
+from pycarp.core.vrrp import VRRP_TRANSITIONS, VrrpRules
+
+MAX_DEMOTE_BYTE = 255  # OpenBSD caps the demote count it sends at one byte
 
 ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 
@@ -50,14 +56,6 @@ ANNOUNCE_REPEAT_AFTER = 2  # ucarp re-announces two adverts after taking over
 class TimeWentBackwards(RuntimeError):
     """``now`` was smaller than a previous ``now``: the caller is not using a monotonic clock."""
 
-
-_VERDICT_INPUT = {
-    Verdict.FASTER: Input.ADV_FASTER,
-    Verdict.EQUAL_PEER_WINS: Input.ADV_EQUAL_PEER_WINS,
-    Verdict.EQUAL_WE_WIN: Input.ADV_EQUAL_WE_WIN,
-    Verdict.SLOWER: Input.ADV_SLOWER,
-    Verdict.DEPARTING: Input.ADV_DEPARTING,
-}
 
 _SIMPLE_INPUT: dict[type[ev.Event], Input] = {
     ev.TimerExpired: Input.TIMER,
@@ -78,6 +76,7 @@ class Classified:
     input: Input
     reason: str = ""  # for people: why a state change that this input causes happens
     drop: PacketDropped | None = None
+    mismatch: AddressListMismatch | None = None  # VRRPv3: said before the step's actions
 
 
 class GroupMachine:
@@ -89,6 +88,7 @@ class GroupMachine:
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
         self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
+        self.last_demote = 0  # its demote byte (OpenBSD's demote count; 0 from FreeBSD, ucarp)
         self.adverts_received = 0  # valid adverts (for the status view)
         self._rng = rng
         self._signer = Signer(
@@ -104,6 +104,10 @@ class GroupMachine:
         self._adverts_as_master = 0
         self._last_now = float("-inf")
         self._expedited_by = ""  # why the master-down timer was cut short (a bow-out), if it was
+        # VRRPv3 groups: the rules where VRRP differs from CARP (None: a CARP group), and the
+        # table with VRRP's own cells.
+        self.vrrp = VrrpRules(settings, self.stats) if settings.vrrp else None
+        self._rows = TRANSITIONS if self.vrrp is None else VRRP_TRANSITIONS
 
     # -- what the runtime and the status view read ------------------------------------------
 
@@ -119,17 +123,40 @@ class GroupMachine:
 
     @property
     def advskew_on_wire(self) -> int:
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return self.settings.advskew
         return wire_advskew(self.settings.advskew, self.demotion)
 
     @property
+    def demote_on_wire(self) -> int:
+        """The demote byte we send (and compare with what we hear): OpenBSD style only."""
+        if self.settings.demote_on_wire is DemoteOnWire.BYTE:
+            return max(0, min(self.demotion, MAX_DEMOTE_BYTE))
+        return 0
+
+    @property
     def advertisement_interval(self) -> float:
+        if self.vrrp is not None:
+            return self.vrrp.advertisement_interval()
         return advertisement_interval(self.settings.advbase, self.advskew_on_wire)
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(
-            self.settings.advbase, self.advskew_on_wire, self.settings.dead_ratio
-        )
+        """Ours (FreeBSD's formula; OpenBSD's at advbase 0), but at advbase 0 never shorter than
+        ``dead_ratio`` intervals of the master we last heard (as VRRPv3 learns the master's
+        interval). OpenBSD waits 3 of its *own* intervals, so a backup with a much smaller
+        advskew times out between a slow master's adverts: it preempts without preempt, and
+        when the demote byte makes it lose, it claims and yields again every few intervals."""
+        if self.vrrp is not None:
+            return self.vrrp.master_down_interval(self.demotion)
+        settings = self.settings
+        own = master_down_interval(settings.advbase, self.advskew_on_wire, settings.dead_ratio)
+        heard = self.last_timing
+        if settings.advbase != SUB_SECOND_ADVBASE or heard is None:
+            return own
+        if heard == (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW):
+            return own
+        return max(own, settings.dead_ratio * advertisement_interval(*heard))
 
     # -- the one entry point -----------------------------------------------------------------
 
@@ -147,12 +174,14 @@ class GroupMachine:
     def _apply(self, classified: Classified, event: ev.Event, now: float) -> list[Action]:
         """Run the table cell for this input; a deadline the step set already due (a bow-out
         heard with our own advskew 0) is the TIMER input, run in the same call."""
-        inp, armed_before = classified.input, self.next_deadline
-        actions = self._run(TRANSITIONS[(self.state, inp)].step, classified, event, now)
+        inp, armed_before, rows = classified.input, self.next_deadline, self._rows
+        actions = self._run(rows[(self.state, inp)].step, classified, event, now)
+        if classified.mismatch is not None:
+            actions.insert(0, classified.mismatch)
         armed = self.next_deadline
         if inp is not Input.TIMER and armed != armed_before and armed is not None and armed <= now:
             timer = Classified(Input.TIMER)
-            actions += self._run(TRANSITIONS[(self.state, Input.TIMER)].step, timer, event, now)
+            actions += self._run(rows[(self.state, Input.TIMER)].step, timer, event, now)
         return actions
 
     def _handle_stalled(self, event: ev.Event, now: float) -> list[Action]:
@@ -165,7 +194,11 @@ class GroupMachine:
         packet = self.classify(event, now) if isinstance(event, ev.PacketReceived) else None
         if packet is not None and packet.input is Input.PACKET_INVALID:
             return self._apply(packet, event, now)  # garbage says nothing about who is master
-        keeps_role = self.state is State.MASTER and packet is not None and _retakes(packet.input)
+        keeps_role = (
+            self.state is State.MASTER
+            and packet is not None
+            and _retakes(self._rows[(State.BACKUP, packet.input)])
+        )
         actions: list[Action] = []
         if not keeps_role:
             lateness = now - (self.next_deadline or now)
@@ -177,7 +210,10 @@ class GroupMachine:
 
     @property
     def stall_threshold(self) -> float:
-        return stall_threshold(self.settings.advbase, self.settings.dead_ratio)
+        if self.vrrp is not None:
+            return self.vrrp.stall_threshold()
+        settings = self.settings
+        return stall_threshold(settings.advbase, settings.dead_ratio, self.advskew_on_wire)
 
     def timer_overdue(self, now: float) -> bool:
         """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
@@ -217,6 +253,8 @@ class GroupMachine:
 
     def _check_packet(self, packet: ev.PacketReceived, now: float) -> Classified:
         """Validate, then classify: the drop to report, or the election verdict."""
+        if self.vrrp is not None:
+            return self._check_vrrp(self.vrrp, packet, now)
         try:
             adv = self._receiver.accept(packet, master=self.state is State.MASTER)
         except wire.DecodeError as error:
@@ -225,6 +263,7 @@ class GroupMachine:
             return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
         self.last_master = packet.source
         self.last_timing = (adv.advbase, adv.advskew)
+        self.last_demote = adv.demote if self.settings.honour_demote_byte else 0
         self.adverts_received += 1
         verdict = judge(
             our_advbase=self.settings.advbase,
@@ -234,19 +273,38 @@ class GroupMachine:
             dead_ratio=self.settings.dead_ratio,
             our_address=self.settings.source,
             peer_address=packet.source,
+            our_demote=self.demote_on_wire,
+            peer_demote=self.last_demote,
         )
+        demote = f", demote {adv.demote}" if adv.demote or self.demote_on_wire else ""
         said = (
-            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}) is "
-            f"{verdict.value.replace('_', ' ')}"
+            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}"
+            f"{demote}) is {verdict.value.replace('_', ' ')}"
         )
         if verdict is not Verdict.SLOWER:
-            return Classified(_VERDICT_INPUT[verdict], said)
+            return Classified(VERDICT_INPUT[verdict], said)
         # The preempt guard, resolved here into an input of its own so the table shows it.
         if self.settings.preempt:
             return Classified(Input.ADV_SLOWER_PREEMPT, f"preempting: {said}")
-        if last_resort(self.last_timing, self.advskew_on_wire):
+        if last_resort(
+            self.last_timing,
+            self.advskew_on_wire,
+            master_demote=self.last_demote,
+            our_demote=self.demote_on_wire,
+        ):
             return Classified(Input.ADV_SLOWER_PREEMPT, f"the master is only a last resort: {said}")
         return Classified(Input.ADV_SLOWER, said)
+
+    def _check_vrrp(self, rules: VrrpRules, packet: ev.PacketReceived, now: float) -> Classified:
+        """VRRPv3's check (core/vrrp.py): the same drops and inputs, priority for timing."""
+        master = self.state is State.MASTER
+        try:
+            heard = rules.heard(packet, self.demotion, master=master, now=now)
+        except wire.DecodeError as error:
+            return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
+        self.last_master = packet.source
+        self.adverts_received += 1
+        return Classified(heard.input, heard.reason, mismatch=heard.mismatch)
 
     def _jump_ahead(self) -> None:
         """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
@@ -284,7 +342,10 @@ class GroupMachine:
                 self._expedited_by = ""
                 return []
             case Step.EXPEDITE:
-                self.next_deadline = now + self.advskew_on_wire / SKEW_UNIT
+                skew = self.advskew_on_wire / SKEW_UNIT
+                if self.vrrp is not None:
+                    skew = self.vrrp.skew(self.demotion)
+                self.next_deadline = now + skew
                 self._expedited_by = reason
                 return []
             case Step.BECOME_MASTER:
@@ -331,7 +392,10 @@ class GroupMachine:
         return actions
 
     def _enter_backup(self, now: float, reason: str, cause: str) -> list[Action]:
-        self.next_deadline = now + self.master_down_interval
+        if self.vrrp is not None and self.state is State.INIT:  # the owner takes over at once
+            self.next_deadline = now + self.vrrp.start_wait(now, self.demotion)
+        else:
+            self.next_deadline = now + self.master_down_interval
         return [self._change(State.BACKUP, reason, cause)]
 
     def _become_master(self, now: float, reason: str, cause: str) -> list[Action]:
@@ -346,6 +410,8 @@ class GroupMachine:
         ]
 
     def _advertise(self, now: float, *, bow_out: bool = False) -> list[Action]:
+        if self.vrrp is not None:  # no counter, no digest: VRRPv3 has no authentication
+            return self._after_send(self.vrrp.send(self.demotion, release=bow_out), now)
         # A random start, then one more per advert, for the life of the group. FreeBSD and
         # ucarp continue the count of the last master they heard instead; we do not: a backup
         # that takes over because the master's adverts were lost to it would send the very
@@ -364,17 +430,21 @@ class GroupMachine:
             advskew=advskew,
             counter=counter,
             digest=self._signer.sign(counter.to_bytes(8, "big")),
+            demote=self.demote_on_wire,
         )
-        actions: list[Action] = [
-            SendAdvertisement(
-                payload=wire.encode(adv),
-                advbase=advbase,
-                advskew=advskew,
-                counter=counter,
-                bow_out=bow_out,
-            )
-        ]
-        if not bow_out:
+        send = SendAdvertisement(
+            payload=wire.encode(adv),
+            advbase=advbase,
+            advskew=advskew,
+            counter=counter,
+            bow_out=bow_out,
+        )
+        return self._after_send(send, now)
+
+    def _after_send(self, send: SendAdvertisement, now: float) -> list[Action]:
+        """The advert, the next one armed, and ucarp's repeated announcement after two."""
+        actions: list[Action] = [send]
+        if not send.bow_out:
             self.next_deadline = now + self.advertisement_interval
             self._adverts_as_master += 1
             if self._adverts_as_master == ANNOUNCE_REPEAT_AFTER + 1:
@@ -401,7 +471,6 @@ class GroupMachine:
         return actions
 
 
-def _retakes(inp: Input) -> bool:
-    """Would this input make a BACKUP master at once (or after its own skew only)?"""
-    cell = TRANSITIONS[(State.BACKUP, inp)]
+def _retakes(cell: Transition) -> bool:
+    """Would this BACKUP cell make us master at once (or after our own skew only)?"""
     return cell.target is State.MASTER or cell.step is Step.EXPEDITE

@@ -13,11 +13,11 @@ from pycarp.core import events as ev
 from pycarp.core import wire
 from pycarp.core.actions import PacketDropped
 from pycarp.core.auth import Signer
+from pycarp.core.constants import CARP_TTL
 from pycarp.core.replay import ReplayGuard
 from pycarp.core.settings import GroupSettings
 from pycarp.core.stats import DropReason, DropReports, DropStats, Report
 
-WIRE_TTL = 255  # sent with 255; anything less crossed a router (multicast mode only)
 MISMATCH = "digest does not verify: passphrase or address set differ"
 
 
@@ -30,7 +30,7 @@ def validate(
     explained here (that costs one more HMAC per address): the machine asks
     :meth:`~pycarp.core.auth.Signer.explain_mismatch` only for drops it will report.
     """
-    if settings.multicast and packet.ttl != WIRE_TTL:
+    if settings.multicast and packet.ttl != CARP_TTL:
         raise wire.DecodeError(DropReason.BAD_TTL, f"TTL {packet.ttl}, must be 255")
     payload = wire.check(packet.payload)
     if payload[1] != settings.vhid:
@@ -65,20 +65,22 @@ class Receiver:
         """The advert, remembered as accepted; or DecodeError, counted (see :meth:`dropped`)."""
         try:
             adv = validate(packet, self._settings, self._signer)
-            self._check_counter(adv.counter, master=master)
+            self._check_counter(adv.counter, packet, master=master)
         except wire.DecodeError as error:
             self.stats.count(error.reason)
             raise
         self.replay.record_accepted(adv.counter, packet.source)
         return adv
 
-    def _check_counter(self, counter: int, *, master: bool) -> None:
-        """Replays of a valid advert (see :mod:`pycarp.core.replay`)."""
+    def _check_counter(self, counter: int, packet: ev.PacketReceived, *, master: bool) -> None:
+        """Replays of a valid advert (see :mod:`pycarp.core.replay`). A peer that repeats its
+        own counter (OpenBSD's constant cookie) is never a replay; our own counter heard back
+        always is, for a master."""
         if master and self.replay.is_ours(counter):
             raise wire.DecodeError(
                 DropReason.OWN_COUNTER, f"counter {counter} is one we sent: a replay or a loop"
             )
-        stale = self.replay.stale_run(counter)
+        stale = self.replay.stale_run(counter, packet.source)
         if stale is not None:
             raise wire.DecodeError(
                 DropReason.REPLAY,

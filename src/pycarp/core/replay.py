@@ -15,8 +15,8 @@ the key can capture one signed advert and send it again. Two replays matter:
 * **a master's advert, replayed after it died**: it keeps every backup waiting for as long as
   it is replayed. Masters that count (FreeBSD, pycarp, ucarp once it has heard a peer) send
   ``n, n+1, n+2 ...``; a receiver that saw a sender count drops any advert whose counter lies
-  in a run it already accepted, or before it (what that sender counted before we heard it),
-  whoever claims to send it.
+  in a run it already accepted, whoever claims to send it, or before it (what that sender
+  counted before we heard it) when it claims to come from that sender.
 
 Counters are remembered as **runs** (first and last counter of one sender counting), not one
 by one: a run costs the same for an hour of adverts as for one, and a handful of runs cover a
@@ -35,7 +35,9 @@ hears the other side once; after a partition this can cost one extra takeover.
 What is *not* protected, and cannot be without breaking interop: a sender whose counter never
 moves (OpenBSD sends one random cookie forever) or jumps at random (ucarp before it has heard
 a peer). Its runs never grow, so its adverts are never judged stale, and a replay of them
-cannot be told from the real thing. docs/behaviour.md says so too.
+cannot be told from the real thing. Nor is an advert captured before we first heard its
+counting sender and replayed from another address: it cannot be told from an OpenBSD peer's
+cookie that a FreeBSD or ucarp master continued from. docs/behaviour.md says so too.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 
 COUNTER_SPACE = 2**64
 MAX_STEP = 1024  # a counter this far ahead of the same sender's last one continues its run
@@ -107,15 +109,22 @@ class ReplayGuard:
         """We sent this counter: the advert is our own, looped or replayed."""
         return self._sent is not None and counter in self._sent
 
-    def stale_run(self, counter: int) -> Run | None:
+    def stale_run(self, counter: int, source: IPAddress) -> Run | None:
         """The counting run ``counter`` belongs to, if any: the advert is a replay.
 
-        A run holds what we accepted and also what its sender counted before we first heard
-        it (up to :data:`EARLIER` counters back): a backup started after the master cannot
-        have heard the master's earlier adverts, and an attacker may have captured them.
+        A counter inside a run we accepted is stale whoever claims to send it. A run also
+        covers what its sender counted before we first heard it (up to :data:`EARLIER`
+        counters back): a backup started after the master cannot have heard the master's
+        earlier adverts, and an attacker may have captured them. That past is judged only for
+        adverts from the run's own sender: FreeBSD and ucarp masters continue the last counter
+        they heard, and when that was an OpenBSD peer's constant cookie, the cookie lies just
+        before their count while its owner keeps sending it, from its own address.
         """
         for run in self._accepted:
-            if run.counting and (run.last - counter) % COUNTER_SPACE <= run.span + EARLIER:
+            if not run.counting:
+                continue
+            behind = (run.last - counter) % COUNTER_SPACE
+            if behind <= run.span or (behind <= run.span + EARLIER and run.source == source):
                 return run
         return None
 

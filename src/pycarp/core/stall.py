@@ -8,16 +8,26 @@ machine treats such a wake-up as the STALLED input instead of acting on a stale 
 from __future__ import annotations
 
 from pycarp.core import events as ev
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval
+
+MIN_STALL_THRESHOLD = 0.25  # seconds: a timer later than this (at least) reads as a pause
 
 
-def stall_threshold(advbase: int, dead_ratio: int) -> float:
+def stall_threshold(advbase: int, dead_ratio: int, advskew: int = 0) -> float:
     """How late a deadline may be before we assume the process was paused.
 
     A master silent for ``dead_ratio * advbase`` may already have been replaced, so a timer
     that much overdue (less the interval already waited) means our view is stale. A healthy
     event loop is late by milliseconds; at least one advbase is always tolerated.
+
+    At advbase 0 the same rule in whole intervals (``advskew`` sets them) would be a few
+    milliseconds, which a busy event loop exceeds without being paused; a false "paused" makes
+    a healthy master step down (an outage), while a missed one only lets two masters overlap
+    until the next advert settles it. So the threshold never drops below
+    :data:`MIN_STALL_THRESHOLD`.
     """
-    return max(dead_ratio - 1, 1) * advbase
+    unit = advertisement_interval(advbase, advskew) if advbase == SUB_SECOND_ADVBASE else advbase
+    return max(max(dead_ratio - 1, 1) * unit, MIN_STALL_THRESHOLD)
 
 
 def judged_as_paused(event: ev.Event) -> bool:

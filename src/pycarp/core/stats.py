@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 
 REPORT_WINDOW = 600.0  # seconds: each (reason, sender) is reported at most once per window
 REPORT_LIMIT = 64  # distinct (reason, sender) pairs reported per window; the rest are counted
@@ -29,8 +29,8 @@ class DropReason(enum.Enum):
     VRRP = "vrrp"  # VRRP v2/v3 shares IP protocol 112 and 224.0.0.18: not ours
     BAD_VERSION = "bad_version"
     BAD_TYPE = "bad_type"
+    BAD_INTERVAL = "bad_interval"  # VRRPv3 advert with interval 0 (RFC 9568: 1-4095 cs)
     BAD_AUTHLEN = "bad_authlen"
-    BAD_ADVBASE = "bad_advbase"  # advbase 0 (FreeBSD rejects it)
     BAD_VHID = "bad_vhid"  # no group with that vhid here
     OWN_PACKET = "own_packet"  # our own advert looped back
     BAD_AUTH = "bad_auth"  # digest does not verify: passphrase or address set differ

@@ -220,17 +220,21 @@ def _cell_text(state: State, cell: Transition) -> str:
     return f"{cell.step.value} -> {cell.target.value}"
 
 
-def render() -> str:
+Table = dict[tuple[State, Input], Transition]
+
+
+def render(table: Table = TRANSITIONS) -> str:
     """The table as aligned text (``pycarp table``), one row per input.
 
     A cell is the step, followed by ``-> TARGET`` when the group ends up in another state.
+    ``table``: CARP's, or VRRPv3's (:data:`pycarp.core.vrrp.VRRP_TRANSITIONS`).
     """
     states = list(State)
     width = max(len(i.value) for i in Input) + 2
-    col = max(len(_cell_text(s, c)) for (s, _), c in TRANSITIONS.items()) + 2
+    col = max(len(_cell_text(s, c)) for (s, _), c in table.items()) + 2
     lines = ["input".ljust(width) + "".join(s.value.ljust(col) for s in states)]
     for inp in Input:
-        cells = "".join(_cell_text(s, TRANSITIONS[(s, inp)]).ljust(col) for s in states)
+        cells = "".join(_cell_text(s, table[(s, inp)]).ljust(col) for s in states)
         lines.append(inp.value.ljust(width) + cells)
     return "\n".join(line.rstrip() for line in lines)
 
@@ -238,14 +242,14 @@ def render() -> str:
 _NOT_DRAWN = {Step.IGNORE, Step.UNREACHABLE}
 
 
-def render_dot() -> str:
+def render_dot(table: Table = TRANSITIONS) -> str:
     """The table as a Graphviz digraph (``pycarp table --dot | dot -Tsvg``).
 
     One edge per (state, target, step), labelled with the inputs that take it; cells that do
     nothing (ignore, unreachable) are left out so the drawing shows only what moves.
     """
     edges: dict[tuple[State, State, Step], list[str]] = {}
-    for (state, inp), cell in TRANSITIONS.items():
+    for (state, inp), cell in table.items():
         if cell.step not in _NOT_DRAWN:
             edges.setdefault((state, cell.target, cell.step), []).append(inp.value)
     lines = ["digraph carp {", "  rankdir=LR;", "  node [shape=box, style=rounded];"]

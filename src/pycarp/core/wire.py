@@ -7,6 +7,10 @@ Layout (network byte order), as FreeBSD ``struct carp_header`` and every capture
     4  pad1 / demote         5  advbase   6-7 checksum (RFC 1071 over the 36 bytes)
     8-15  counter (64 bit)   16-35 HMAC-SHA1 digest
 
+Byte 4 is zero from FreeBSD and ucarp and OpenBSD's demote count (capped 255). advbase 0 is
+valid: OpenBSD's sub-second mode (no kernel drops it on receive; FreeBSD only refuses to be
+configured with it).
+
 Decoding never lets garbage escape as anything but :class:`DecodeError`, whose ``reason`` is the
 :class:`~pycarp.core.stats.DropReason` the receive path counts. VRRP (versions 2 and 3 share IP
 protocol 112 and the 224.0.0.18 group) is recognised and reported as such, never misparsed.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from pycarp.core.constants import MAX_VHID
 from pycarp.core.stats import DropReason
 
 PAYLOAD_LEN = 36
@@ -24,7 +29,6 @@ CARP_VERSION = 2
 TYPE_ADVERTISEMENT = 1
 AUTHLEN = 7  # 32-bit words of counter (2) + digest (5)
 DIGEST_LEN = 20
-MAX_VHID = 255
 MAX_ADVBASE = 255
 MAX_ADVSKEW = 255  # on the wire; 255 is only ever sent by a host bowing out
 
@@ -126,8 +130,6 @@ def check(data: bytes) -> bytes:
         raise DecodeError(DropReason.BAD_TYPE, f"type {ptype}, expected {TYPE_ADVERTISEMENT}")
     if payload[3] != AUTHLEN:
         raise DecodeError(DropReason.BAD_AUTHLEN, f"authlen {payload[3]}, expected {AUTHLEN}")
-    if payload[5] == 0:
-        raise DecodeError(DropReason.BAD_ADVBASE, "advbase 0 (must be 1..255)")
     if payload[1] == 0:
         raise DecodeError(DropReason.BAD_VHID, "vhid 0 (must be 1..255)")
     return payload

@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from pycarp.core import timing
-from pycarp.lab.capture import Advert, failover_gap
+from pycarp.lab.capture import Advert, failover_gap, is_bow_out
 from pycarp.lab.naming import LabError
 
 
@@ -49,13 +48,13 @@ def handover(
     ``sources`` lists everyone who advertised within ``window`` seconds of the bow-out: more
     than one means several backups answered it and the slower ones then yielded.
     """
-    bows = [a.timestamp for a in adverts if _is(a, vhid, leaver) and _bow_out(a)]
+    bows = [a.timestamp for a in adverts if _is(a, vhid, leaver) and is_bow_out(a)]
     bows = [when for when in bows if when >= after]
     if not bows:
         raise LabError(f"no bow-out advert from {leaver} for vhid {vhid}")
     bowed = bows[0]
     later = [a for a in adverts if a.advert.vhid == vhid and a.source != leaver]
-    later = [a for a in later if a.timestamp >= bowed and not _bow_out(a)]
+    later = [a for a in later if a.timestamp >= bowed and not is_bow_out(a)]
     if not later:
         raise LabError(f"nobody advertised vhid {vhid} after {leaver} bowed out")
     sources = list(dict.fromkeys(a.source for a in later if a.timestamp <= bowed + window))
@@ -64,13 +63,6 @@ def handover(
 
 def _is(advert: Advert, vhid: int, source: str) -> bool:
     return advert.advert.vhid == vhid and advert.source == source
-
-
-def _bow_out(advert: Advert) -> bool:
-    return (advert.advert.advbase, advert.advert.advskew) == (
-        timing.BOW_OUT_ADVBASE,
-        timing.BOW_OUT_ADVSKEW,
-    )
 
 
 def address_held(

@@ -17,7 +17,7 @@ import subprocess
 import time
 import typing
 
-from pycarp.core import wire
+from pycarp.core import timing, vrrpwire, wire
 from pycarp.lab import namespaces
 from pycarp.lab.naming import BRIDGE, SWITCH, LabError
 from pycarp.pcap import CapturedPacket, PcapError, read_packets
@@ -38,6 +38,18 @@ class Advert:
     advert: wire.Advertisement
     payload: bytes
     mac: str | None = None  # the frame's source MAC
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VrrpAdvert:
+    """One VRRPv3 advertisement seen on the bridge (its checksum verified in either form)."""
+
+    timestamp: float
+    source: str
+    ttl: int
+    advert: vrrpwire.VrrpAdvertisement
+    checksum: vrrpwire.ChecksumMode
+    payload: bytes
 
 
 class AdvertCapture:
@@ -109,6 +121,31 @@ class AdvertCapture:
             )
         return result
 
+    def vrrp_adverts(self) -> list[VrrpAdvert]:
+        """The VRRPv3 advertisements among them, with the checksum form each one verifies in
+        (IPv6: always the pseudo-header); CARP, other versions and garbage are skipped."""
+        result = []
+        for captured in self.packets():
+            packet = captured.packet
+            form = vrrpwire.checksum_form(packet.payload, packet.source, packet.destination)
+            if form is None:
+                continue
+            try:
+                decoded = vrrpwire.decode(packet.payload, packet.source, packet.destination, form)
+            except wire.DecodeError:
+                continue
+            result.append(
+                VrrpAdvert(
+                    timestamp=captured.timestamp,
+                    source=str(packet.source),
+                    ttl=packet.ttl,
+                    advert=decoded,
+                    checksum=form,
+                    payload=packet.payload,
+                )
+            )
+        return result
+
     def stop(self) -> None:
         namespaces.end_child(self._process)
         if self._process.stderr is not None:
@@ -127,7 +164,7 @@ def failover_gap(adverts: list[Advert], old: str, new: str, *, vhid: int, after:
     ``after`` excludes earlier history (e.g. the moment of the kill minus a little): the first
     advert of ``new`` for ``vhid`` after it is the takeover advert.
     """
-    of_vhid = [a for a in adverts if a.advert.vhid == vhid and not _bow_out(a)]
+    of_vhid = [a for a in adverts if a.advert.vhid == vhid and not is_bow_out(a)]
     firsts = [a.timestamp for a in of_vhid if a.source == new and a.timestamp >= after]
     if not firsts:
         raise LabError(f"no advert from {new} for vhid {vhid} after t={after:.3f}")
@@ -138,5 +175,7 @@ def failover_gap(adverts: list[Advert], old: str, new: str, *, vhid: int, after:
     return first_new - lasts[-1]
 
 
-def _bow_out(advert: Advert) -> bool:
-    return advert.advert.advbase == 255 and advert.advert.advskew == 255
+def is_bow_out(advert: Advert) -> bool:
+    """A host leaving the group: it advertises the slowest timing (core/timing.py)."""
+    timing_on_wire = (advert.advert.advbase, advert.advert.advskew)
+    return timing_on_wire == (timing.BOW_OUT_ADVBASE, timing.BOW_OUT_ADVSKEW)

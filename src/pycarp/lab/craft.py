@@ -15,8 +15,9 @@ import struct
 from collections.abc import Iterable, Sequence
 
 from pycarp.core import wire
-from pycarp.core.auth import IPAddress, SignatureMode, compute_digest
-from pycarp.lab.forge import CARP_GROUP, CARP_PROTOCOL, TOS, ip_header_checksum
+from pycarp.core.auth import SignatureMode, compute_digest
+from pycarp.core.constants import CARP_GROUP_V4, CARP_PROTOCOL, IPAddress
+from pycarp.lab.forge import TOS, ip_header_checksum
 
 _GROUP_MAC = bytes.fromhex("01005e000012")
 _BROADCAST = b"\xff" * 6
@@ -52,7 +53,7 @@ def ipv4_packet(
     *,
     ttl: int = 255,
     protocol: int = CARP_PROTOCOL,
-    destination: ipaddress.IPv4Address = CARP_GROUP,
+    destination: ipaddress.IPv4Address = CARP_GROUP_V4,
 ) -> bytes:
     header = bytes([0x45, TOS, *(20 + len(payload)).to_bytes(2, "big"), 0, 0, 0x40, 0])
     header += bytes([ttl, protocol])

@@ -46,6 +46,7 @@ import time
 import typing
 
 from pycarp.core import wire
+from pycarp.core.constants import MAX_VHID
 from pycarp.lab.forge import FrameSender, RawSender, Sender, forged_pool, ip_packet
 from pycarp.lab.namespaces import NETNS_DIR
 from pycarp.lab.naming import LAB_PREFIX
@@ -328,7 +329,7 @@ def run(args: argparse.Namespace, stopping: typing.Callable[[], bool]) -> Report
     network = allowed_network(args.src_net)
     total = check_bounds(args.rate, args.duration, args.max_packets)
     for name, value, low, high in (
-        ("vhid", args.vhid, 1, wire.MAX_VHID),
+        ("vhid", args.vhid, 1, MAX_VHID),
         ("advbase", args.advbase, 1, wire.MAX_ADVBASE),
         ("advskew", args.advskew, 0, wire.MAX_ADVSKEW),
     ):

@@ -29,13 +29,11 @@ import sys
 import typing
 
 from pycarp.core import wire
+from pycarp.core.constants import CARP_GROUP_V4, CARP_PROTOCOL, CARP_TTL
 
 BATCH = 64  # frames per sendmmsg call
 _ETH_P_IP = 0x0800
 _CARP_GROUP_MAC = bytes.fromhex("01005e000012")  # 224.0.0.18 mapped to Ethernet (RFC 1112)
-CARP_GROUP = ipaddress.IPv4Address("224.0.0.18")
-CARP_PROTOCOL = 112
-TTL = 255
 TOS = 0xE0  # DSCP CS7, as FreeBSD sends adverts
 POOL_SIZE = 4096  # distinct forged packets, sent round-robin
 
@@ -76,9 +74,9 @@ def ip_packet(payload: bytes, source: ipaddress.IPv4Address) -> bytes:
     frame sent on an ``AF_PACKET`` socket needs (on a raw IP socket Linux recomputes it).
     """
     header = bytes(
-        [0x45, TOS, *(20 + len(payload)).to_bytes(2, "big"), 0, 0, 0x40, 0, TTL, CARP_PROTOCOL]
+        [0x45, TOS, *(20 + len(payload)).to_bytes(2, "big"), 0, 0, 0x40, 0, CARP_TTL, CARP_PROTOCOL]
     )
-    return ip_header_checksum(header + bytes(2) + source.packed + CARP_GROUP.packed + payload)
+    return ip_header_checksum(header + bytes(2) + source.packed + CARP_GROUP_V4.packed + payload)
 
 
 def forged_pool(
@@ -122,7 +120,7 @@ class RawSender:
 
     def send(self, first: int, count: int) -> tuple[int, int]:
         pool, size, send = self._pool, len(self._pool), self._sock.sendto
-        destination = (str(CARP_GROUP), 0)
+        destination = (str(CARP_GROUP_V4), 0)
         sent = failed = 0
         for index in range(first, first + count):
             try:

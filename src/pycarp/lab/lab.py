@@ -29,8 +29,8 @@ import threading
 import types
 import typing
 
+from pycarp.core.constants import IPInterface
 from pycarp.lab import impair, namespaces, programs, topology
-from pycarp.lab.namespaces import IPInterface
 from pycarp.lab.naming import (
     CLIENT,
     HOST_INTERFACE,

@@ -17,14 +17,13 @@ import subprocess
 import time
 import typing
 
+from pycarp.core.constants import IPInterface
 from pycarp.lab import programs
 from pycarp.lab.naming import LabError
 
 NETNS_DIR = "/run/netns"
 _CLONE_NEWNET = 0x40000000
 _COMMAND_TIMEOUT = 15.0
-
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 def run(

@@ -73,6 +73,43 @@ class GroupStarted(GroupFact):
     link_up: bool
     signature: str  # kernel or ucarp
     address_mode: str  # native (pycarp adds them) or scripts
+    protocol: str = "carp"  # or vrrp3 (then advbase, advskew and signature do not apply)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Unauthenticated(GroupFact):
+    """The group runs a protocol without authentication (VRRPv3): said once, at start, because
+    anybody on the segment can then take its addresses over."""
+
+    kind: ClassVar[str] = "unauthenticated"
+    protocol: str  # vrrp3
+    priority: int
+    interval: float  # seconds between adverts
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddressListMismatch(GroupFact):
+    """A VRRPv3 advert listed other addresses than this group has: accepted (as FreeBSD does;
+    keepalived drops it), counted (``count``: this group's total so far), said once per sender
+    and list."""
+
+    kind: ClassVar[str] = "address_list_mismatch"
+    source: str
+    theirs: tuple[str, ...]
+    ours: tuple[str, ...]
+    count: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PassphraseCut(Fact):
+    """Groups whose passphrase is longer than the key keeps: only its first ``used`` bytes
+    sign (as FreeBSD's and OpenBSD's ``ifconfig ... pass``; ucarp refuses such a passphrase).
+    Said once, when the groups start; ``longest`` is the longest passphrase among them."""
+
+    kind: ClassVar[str] = "passphrase_cut"
+    groups: tuple[str, ...]  # vhid@interface
+    used: int
+    longest: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

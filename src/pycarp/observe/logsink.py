@@ -38,17 +38,41 @@ def log_fact(published: Published) -> None:
             level = logging.WARNING if f.reason in LOUD_DROPS else logging.DEBUG
             log.log(level, "%s: dropped advert %s (%s)", where, f.detail, f.reason)
         case facts.GroupStarted() as f:
+            protocol = (
+                "VRRPv3"
+                if f.protocol == "vrrp3"
+                else f"advbase {f.advbase}, advskew {f.advskew}, {f.signature} signature"
+            )
             log.info(
-                "%s: started (addresses %s, advbase %d, advskew %d, %s signature, %s addresses)",
+                "%s: started (addresses %s, %s, %s addresses)",
                 f.group,
                 ", ".join(f.addresses),
-                f.advbase,
-                f.advskew,
-                f.signature,
+                protocol,
                 "native" if f.address_mode == "native" else "script-managed",
             )
             if not f.link_up:
                 log.warning("%s: no carrier on %s: waiting in INIT", f.group, f.interface)
+        case facts.PassphraseCut() as f:
+            log.warning("%s", passphrase_cut_line(f.groups, f.used, f.longest))
+        case facts.Unauthenticated() as f:
+            log.warning(
+                "%s: %s has no authentication: any host on %s can take the addresses over "
+                "(priority %d, interval %.2f s)",
+                f.group,
+                "VRRPv3" if f.protocol == "vrrp3" else f.protocol,
+                f.interface,
+                f.priority,
+                f.interval,
+            )
+        case facts.AddressListMismatch() as f:
+            log.warning(
+                "%s: advert from %s lists %s, we have %s (accepted; %d so far)",
+                f.group,
+                f.source,
+                ", ".join(f.theirs) or "no address",
+                ", ".join(f.ours),
+                f.count,
+            )
         case facts.DemotionChanged() as f:
             sources = ", ".join(f"{k} {v}" for k, v in f.sources.items()) or "none"
             log.info(
@@ -81,3 +105,18 @@ def log_fact(published: Published) -> None:
             log.info("shutting down: %s", f.reason)
         case _:
             return
+
+
+GROUPS_NAMED = 5  # a warning about 10,000 groups names a few and counts the rest
+
+
+def passphrase_cut_line(groups: tuple[str, ...], used: int, longest: int) -> str:
+    """One line for the log and for ``--check-config``: which groups, how many bytes count."""
+    named = ", ".join(groups[:GROUPS_NAMED])
+    if len(groups) > GROUPS_NAMED:
+        named += f" and {len(groups) - GROUPS_NAMED} more"
+    return (
+        f"{named}: passphrase longer than {used} bytes (up to {longest}): only its first {used} "
+        f"bytes count, as with FreeBSD/OpenBSD `ifconfig ... pass` (ucarp refuses it); "
+        "for a raw key of up to 20 bytes give --key-hex / key_hex"
+    )

@@ -146,6 +146,13 @@ class StatusCollector:
             "advskew_on_wire": gauge(
                 "group_advskew_on_wire", "The advskew sent in adverts (configured + demotion)."
             ),
+            "vrrp_priority": gauge(
+                "group_vrrp_priority", "VRRPv3 groups: the priority sent (configured - demotion)."
+            ),
+            "address_mismatches": counter(
+                "group_address_mismatches",
+                "VRRPv3 groups: adverts accepted whose address list differs from ours.",
+            ),
             "adverts_sent": counter("group_adverts_sent", "Adverts sent by this host."),
             "adverts_received": counter(
                 "group_adverts_received", "Valid adverts received for the group."
@@ -195,6 +202,10 @@ def _add_group(families: dict[str, Family], group: Mapping[str, Any]) -> None:
         put("drops", count, str(reason))
     for kind in HOOK_COUNTERS:
         put(f"hook_{kind}", group["hooks"][kind])
+    vrrp = group.get("vrrp")
+    if vrrp is not None:
+        put("vrrp_priority", vrrp["priority_on_wire"])
+        put("address_mismatches", vrrp["address_mismatches"])
 
 
 class Metrics:

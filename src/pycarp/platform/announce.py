@@ -21,7 +21,7 @@ import struct
 import threading
 import typing
 
-from pycarp.platform.ports import IPAddress
+from pycarp.core.constants import IPAddress
 
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800

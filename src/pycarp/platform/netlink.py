@@ -44,7 +44,8 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from pycarp.platform.ports import AddressChange, IPInterface, LinkState
+from pycarp.core.constants import IPInterface
+from pycarp.platform.ports import AddressChange, LinkState
 from pycarp.platform.rtnl_address import RTM_DELADDR, RTM_NEWADDR, AddressPipe, Request
 
 _IFF_UP = 0x1

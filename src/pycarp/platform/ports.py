@@ -8,11 +8,9 @@ Blocking calls (netlink, ARP) are run by the runtime in a worker thread, off the
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import typing
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+from pycarp.core.constants import IPAddress, IPInterface
 
 
 class ReceivedPacket(typing.NamedTuple):
@@ -46,6 +44,11 @@ class AdvertSocket(typing.Protocol):
 
     def receive(self) -> ReceivedPacket | None:
         """One pending packet, or None when nothing is queued (never blocks)."""
+
+    def join(self, group: IPAddress) -> None:
+        """Also receive what is sent to multicast ``group`` on this interface (``--mcast``:
+        a group's adverts go to another group than CARP's, and its peers' come from there).
+        Joining a group twice changes nothing."""
 
     def close(self) -> None: ...
 

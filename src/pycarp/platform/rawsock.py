@@ -9,7 +9,9 @@ Why the socket is set up the way it is:
   address (possibly in another subnet) is added to the interface.
 * ``SO_BINDTODEVICE`` plus a group membership on that interface only (and, for IPv4,
   ``IP_MULTICAST_ALL`` off) keep other interfaces' adverts out; multicast loop is off so a
-  master never hears itself.
+  master never hears itself. A group that advertises to another multicast group (ucarp's
+  ``--mcast``) has the socket join that one too (:meth:`join`): with ``IP_MULTICAST_ALL`` off
+  nothing sent there would arrive otherwise.
 * IPv4 raw sockets hand over the IP header (TTL, addresses come from it); IPv6 raw sockets do
   not, so hop limit and destination come from ``IPV6_RECVHOPLIMIT`` / ``IPV6_RECVPKTINFO``.
 
@@ -26,12 +28,9 @@ import socket
 import struct
 import typing
 
-from pycarp.platform.ports import IPAddress, ReceivedPacket
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, CARP_PROTOCOL, CARP_TTL, IPAddress
+from pycarp.platform.ports import ReceivedPacket
 
-CARP_PROTOCOL = 112
-CARP_GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
-CARP_GROUP_V6 = ipaddress.IPv6Address("ff02::12")
-CARP_TTL = 255
 # DSCP CS7 (network control), what FreeBSD's net.inet.carp.dscp defaults to.
 CARP_TRAFFIC_CLASS = 0xE0
 
@@ -93,6 +92,15 @@ class _AdvertSocketBase:
         self.ifindex = ifindex
         self.source = source
         self.destination = destination
+        self._joined: set[IPAddress] = set()
+
+    def join(self, group: IPAddress) -> None:
+        if group in self._joined:  # a second membership would fail with EADDRINUSE
+            return
+        if not group.is_multicast or group.version != self.source.version:
+            raise ValueError(f"{group} is not an IPv{self.source.version} multicast group")
+        _join(self._sock, group, self.ifindex)
+        self._joined.add(group)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -192,9 +200,10 @@ def open_advert_socket(
     """A non-blocking protocol-112 socket on ``interface``, sending from ``source``.
 
     ``destination`` None means multicast (224.0.0.18 / ff02::12, group joined on the
-    interface); a unicast peer means unicast mode: no group is joined, only adverts sent to
-    this host's own addresses arrive. ``send(..., destination)`` overrides the peer per packet.
-    The socket lives in the calling thread's network namespace.
+    interface); another multicast group is joined instead; a unicast peer means unicast mode:
+    no group is joined, only adverts sent to this host's own addresses arrive.
+    ``send(..., destination)`` overrides the peer per packet. The socket lives in the calling
+    thread's network namespace.
     """
     try:
         ifindex = socket.if_nametoindex(interface)
@@ -206,15 +215,37 @@ def open_advert_socket(
             raise TypeError(f"destination {target4} is not IPv4 like the source {source}")
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, CARP_PROTOCOL)
         with _closed_on_error(sock):
-            _configure_v4(sock, interface, ifindex, source, join=destination is None)
-            return IPv4AdvertSocket(sock, interface, ifindex, source, target4)
+            _configure_v4(sock, interface, ifindex, source)
+            opened4 = IPv4AdvertSocket(sock, interface, ifindex, source, target4)
+            _join_destination(opened4, destination)
+            return opened4
     target6 = CARP_GROUP_V6 if destination is None else destination
     if not isinstance(target6, ipaddress.IPv6Address):
         raise TypeError(f"destination {target6} is not IPv6 like the source {source}")
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, CARP_PROTOCOL)
     with _closed_on_error(sock):
-        _configure_v6(sock, interface, ifindex, join=destination is None)
-        return IPv6AdvertSocket(sock, interface, ifindex, source, target6)
+        _configure_v6(sock, interface, ifindex)
+        opened6 = IPv6AdvertSocket(sock, interface, ifindex, source, target6)
+        _join_destination(opened6, destination)
+        return opened6
+
+
+def _join_destination(sock: _AdvertSocketBase, destination: IPAddress | None) -> None:
+    """CARP's group by default, or the multicast ``destination`` instead; none for a peer."""
+    if destination is None:
+        sock.join(CARP_GROUP_V4 if sock.source.version == 4 else CARP_GROUP_V6)
+    elif destination.is_multicast:
+        sock.join(destination)
+
+
+def _join(sock: socket.socket, group: IPAddress, ifindex: int) -> None:
+    """A membership of ``group`` on the interface ``ifindex`` only."""
+    if isinstance(group, ipaddress.IPv4Address):
+        membership = _ip_mreqn(int(group), 0, ifindex)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    else:
+        membership6 = group.packed + struct.pack("@I", ifindex)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, membership6)
 
 
 @contextlib.contextmanager
@@ -239,8 +270,6 @@ def _configure_v4(
     interface: str,
     ifindex: int,
     source: ipaddress.IPv4Address,
-    *,
-    join: bool,
 ) -> None:
     sock.setblocking(False)
     _enlarge_receive_buffer(sock)
@@ -251,15 +280,9 @@ def _configure_v4(
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
     sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _ip_mreqn(0, int(source), ifindex))
-    if join:
-        sock.setsockopt(
-            socket.IPPROTO_IP,
-            socket.IP_ADD_MEMBERSHIP,
-            _ip_mreqn(int(CARP_GROUP_V4), 0, ifindex),
-        )
 
 
-def _configure_v6(sock: socket.socket, interface: str, ifindex: int, *, join: bool) -> None:
+def _configure_v6(sock: socket.socket, interface: str, ifindex: int) -> None:
     sock.setblocking(False)
     _enlarge_receive_buffer(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
@@ -271,9 +294,3 @@ def _configure_v6(sock: socket.socket, interface: str, ifindex: int, *, join: bo
     sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL, 0)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-    if join:
-        sock.setsockopt(
-            socket.IPPROTO_IPV6,
-            socket.IPV6_JOIN_GROUP,
-            CARP_GROUP_V6.packed + struct.pack("@I", ifindex),
-        )

@@ -29,7 +29,7 @@ import threading
 import typing
 from collections.abc import Iterator, Sequence
 
-from pycarp.platform.ports import IPInterface
+from pycarp.core.constants import IPInterface
 
 RTM_NEWADDR = 20
 RTM_DELADDR = 21

@@ -33,7 +33,8 @@ import logging
 import pathlib
 import zlib
 
-from pycarp.platform.ports import AdvertSocket, IPAddress
+from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, IPAddress
+from pycarp.platform.ports import AdvertSocket
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class LinuxVirtualMacs:
         return name, changed
 
     def open_sender(self, interface: str, source: IPAddress) -> AdvertSocket:
-        from pycarp.platform.rawsock import CARP_GROUP_V4, CARP_GROUP_V6, open_advert_socket
+        from pycarp.platform.rawsock import open_advert_socket
 
         # An explicit destination: send-only, no group joined (the parent's socket receives).
         group = CARP_GROUP_V4 if source.version == 4 else CARP_GROUP_V6

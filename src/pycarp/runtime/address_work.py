@@ -21,14 +21,8 @@ import asyncio
 import functools
 import typing
 
-from pycarp.platform.ports import (
-    AddressBatches,
-    AddressChange,
-    AddressManager,
-    IPAddress,
-    IPInterface,
-    Platform,
-)
+from pycarp.core.constants import IPAddress, IPInterface
+from pycarp.platform.ports import AddressBatches, AddressChange, AddressManager, Platform
 
 T = typing.TypeVar("T")
 Outcome = bool | OSError  # per address: changed, already so, or why not

@@ -17,12 +17,13 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pycarp
-from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig
+from pycarp.config.model import ConfigError, DaemonConfig, GroupConfig, passphrases_cut
 from pycarp.core import events as ev
 from pycarp.core.actions import Action
+from pycarp.core.auth import PASSPHRASE_BYTES_USED
 from pycarp.core.host import Host
 from pycarp.core.stats import DropStats
 from pycarp.observe import facts
@@ -77,7 +78,7 @@ class Daemon:
         self._workers: dict[tuple[str, int], list[asyncio.Task[None]]] = {}
         self.started = asyncio.Event()
         # Every passphrase this daemon has been given: no hook's environment may hold one.
-        self._hook_secrets = {group.settings.passphrase for group in config.groups}
+        self._hook_secrets = {group.hidden_secret for group in config.groups}
         self._signals = LoopSignals(
             {
                 signal.SIGTERM: self.request_stop,
@@ -109,6 +110,7 @@ class Daemon:
                 if self.platform.open_link_watcher is not None:
                     self._watcher = self.platform.open_link_watcher()
                     loop.add_reader(self._watcher.fileno(), self._on_link_events)
+                self._say_passphrases_cut(self.config.groups)
                 for group in self.config.groups:
                     await self._start_group(group)
                     # Let due timers run between groups: 250 groups of one interface start
@@ -181,8 +183,20 @@ class Daemon:
                 link_up=link_up,
                 signature=settings.signature_mode.value,
                 address_mode="native" if group.native_addresses else "scripts",
+                protocol=settings.protocol.value,
             )
         )
+        if settings.vrrp:
+            self.stream.publish(
+                facts.Unauthenticated(
+                    group=group.name,
+                    vhid=settings.vhid,
+                    interface=group.interface,
+                    protocol=settings.protocol.value,
+                    priority=settings.priority,
+                    interval=settings.interval,
+                )
+            )
         carrier_before = self.host.carrier_demotion()
         self.host.add(
             group.interface,
@@ -195,6 +209,13 @@ class Daemon:
             self.publish_demotions()
         else:  # only this one: walking 10,000 groups per start would make start-up quadratic
             driver.publish_demotion()
+
+    def _say_passphrases_cut(self, groups: Sequence[GroupConfig]) -> None:
+        """Once, before the groups start: passphrases of which only the first 19 bytes count."""
+        names, longest = passphrases_cut(groups)
+        if names:
+            fact = facts.PassphraseCut(groups=names, used=PASSPHRASE_BYTES_USED, longest=longest)
+            self.stream.publish(fact)
 
     async def _stop_groups(self, keys: list[tuple[str, int]]) -> None:
         """Bow out of these groups, release every address, run the down scripts.
@@ -267,6 +288,11 @@ class Daemon:
             sock = await asyncio.to_thread(self.platform.open_socket, group.interface, source)
             self._sockets[key] = sock
             asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, sock)
+        if group.destination is not None and group.destination.is_multicast:
+            try:  # --mcast: its peers advertise there, not to CARP's group
+                sock.join(group.destination)
+            except OSError as error:  # e.g. more groups than net.ipv4.igmp_max_memberships
+                log.error("%s: cannot join %s: %s", group.name, group.destination, error)
         return sock
 
     async def _initial_carrier(self, interface: str) -> bool:
@@ -408,10 +434,11 @@ class Daemon:
         except ConfigError as error:
             log.error("SIGHUP: configuration not reloaded: %s", error)
             return
-        self._hook_secrets.update(g.settings.passphrase for g in new.groups)
+        self._hook_secrets.update(g.hidden_secret for g in new.groups)
         current = {key: d.config for key, d in self.drivers.items()}
         plan = plan_reload(current, self.config, new)
         await self._stop_groups(plan.removed + plan.changed)
+        self._say_passphrases_cut([plan.wanted[key] for key in plan.changed + plan.added])
         for key in plan.changed + plan.added:
             await self._start_group(plan.wanted[key])
             await asyncio.sleep(0)  # due timers run between groups, as at start-up

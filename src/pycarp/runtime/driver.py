@@ -19,6 +19,7 @@ from pycarp.config.model import GroupConfig
 from pycarp.core import events as ev
 from pycarp.core.actions import (
     Action,
+    AddressListMismatch,
     Announce,
     ClaimAddresses,
     Hook,
@@ -96,7 +97,7 @@ class GroupDriver:
         self.config = config
         self.key = config.key
         # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
-        self._hook_secrets = hook_secrets or (config.settings.passphrase,)
+        self._hook_secrets = hook_secrets or (config.hidden_secret,)
         self._host = host
         self.counters = GroupCounters()
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
@@ -178,6 +179,8 @@ class GroupDriver:
                 self._state_changed(action)
             case PacketDropped():
                 self._dropped(action)
+            case AddressListMismatch():
+                self._mismatch(action)
             case ClaimAddresses():
                 if self.config.native_addresses:
                     self.addresses_queue.submit(functools.partial(self._claim, self._loop.time()))
@@ -252,6 +255,18 @@ class GroupDriver:
             self.scripts_queue.submit(functools.partial(self._run, argv, env, "notify"))
         if self._on_state is not None:
             self._on_state(self.config, change)
+
+    def _mismatch(self, mismatch: AddressListMismatch) -> None:
+        rules = self.machine.vrrp
+        self._stream.publish(
+            facts.AddressListMismatch(
+                **self._names,
+                source=str(mismatch.source),
+                theirs=tuple(map(str, mismatch.theirs)),
+                ours=tuple(map(str, mismatch.ours)),
+                count=0 if rules is None else rules.address_mismatches,
+            )
+        )
 
     def _dropped(self, drop: PacketDropped) -> None:
         # The core marks the first drop per (reason, sender), bounded in memory and rate, so a

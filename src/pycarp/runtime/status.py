@@ -14,8 +14,10 @@ from typing import Any
 
 from pycarp.core.explain import why
 from pycarp.core.table import State
+from pycarp.core.timing import advertisement_interval
 
 if typing.TYPE_CHECKING:
+    from pycarp.core.machine import GroupMachine
     from pycarp.runtime.daemon import Daemon
     from pycarp.runtime.driver import GroupDriver
 
@@ -60,6 +62,8 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "address": str(settings.source),
             "advbase": settings.advbase,
             "advskew": machine.advskew_on_wire,
+            "demote": machine.demote_on_wire,
+            "interval": advertisement_interval(settings.advbase, machine.advskew_on_wire),
             "is_us": True,
         }
     elif machine.state is State.BACKUP and machine.last_master is not None:
@@ -68,9 +72,12 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "address": str(machine.last_master),
             "advbase": advbase,
             "advskew": advskew,
+            "demote": machine.last_demote,
+            "interval": advertisement_interval(advbase, advskew),
             "is_us": False,
         }
     counters = driver.counters
+    vrrp = _vrrp_status(machine, master)
     return {
         "group": config.name,
         "vhid": settings.vhid,
@@ -82,6 +89,8 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
         "advbase": settings.advbase,
         "advskew": settings.advskew,
         "advskew_on_wire": machine.advskew_on_wire,
+        "demote_on_wire": settings.demote_on_wire.value,
+        "interval": machine.advertisement_interval,
         "preempt": settings.preempt,
         "demotion": machine.demotion,
         "demotion_sources": host.sources(driver.key).as_dict(),
@@ -97,6 +106,32 @@ def group_status(daemon: Daemon, driver: GroupDriver) -> dict[str, Any]:
             "failures": counters.hooks.failures,
             "timeouts": counters.hooks.timeouts,
         },
+        "protocol": machine.settings.protocol.value,
+        **vrrp,
+    }
+
+
+def _vrrp_status(machine: GroupMachine, master: dict[str, Any] | None) -> dict[str, Any]:
+    """A VRRPv3 group's own fields (docs/control.md); the master's priority goes in
+    ``master``. Nothing for a CARP group."""
+    rules = machine.vrrp
+    if rules is None:
+        return {}
+    if master is not None:  # CARP's timing fields mean nothing here: VRRPv3's instead
+        us = master["is_us"]
+        master["priority"] = rules.priority(machine.demotion) if us else rules.last_priority
+        master["interval"] = machine.settings.interval if us else rules.active_interval_cs / 100
+    return {
+        "vrrp": {
+            "priority": machine.settings.priority,
+            "priority_on_wire": rules.priority(machine.demotion),
+            "interval": machine.settings.interval,
+            "active_interval": rules.active_interval_cs / 100,
+            "preempt_delay": machine.settings.preempt_delay,
+            "checksum": machine.settings.vrrp_checksum.value,
+            "address_mismatches": rules.address_mismatches,
+            "authentication": False,
+        }
     }
 
 
@@ -115,9 +150,14 @@ def status_lines(daemon: Daemon) -> list[str]:
             if m.state is State.MASTER or m.last_master is None
             else (f", master {m.last_master}")
         )
+        timing = (
+            f"advbase {driver.config.settings.advbase}, advskew {m.advskew_on_wire}"
+            if m.vrrp is None
+            else f"VRRPv3 priority {m.vrrp.priority(m.demotion)}, interval "
+            f"{m.advertisement_interval:.2f} s"
+        )
         lines.append(
-            f"{driver.config.name}: {m.state.value} (advbase {driver.config.settings.advbase}"
-            f", advskew {m.advskew_on_wire}, demotion {m.demotion}{master}); "
+            f"{driver.config.name}: {m.state.value} ({timing}, demotion {m.demotion}{master}); "
             f"adverts sent {driver.counters.adverts_sent}, send errors "
             f"{driver.counters.send_errors}, hooks run {driver.counters.hooks.runs} "
             f"(failed {driver.counters.hooks.failures}, timed out "

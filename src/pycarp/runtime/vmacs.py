@@ -38,9 +38,10 @@ class VirtualMacGroups:
         if macs is None:
             raise VirtualMacError(f"{group.name}: vmac is not available on this platform")
         settings = group.settings
-        mac = virtual_mac(settings.vhid)
         source = settings.source
         assert source is not None  # the config builder requires one
+        # RFC 9568 §7.3: VRRP over IPv6 has its own block; CARP uses 00:00:5e:00:01 for both.
+        mac = virtual_mac(settings.vhid, vrrp_ipv6=settings.vrrp and source.version == 6)
         name, changed = await asyncio.to_thread(macs.attach, group.interface, settings.vhid, mac)
         sender = await asyncio.to_thread(macs.open_sender, name, source)
         attached = self._attached[group.key] = Attached(name, sender)

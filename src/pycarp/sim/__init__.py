@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from pycarp.core.settings import GroupSettings
+from pycarp.core.settings import GroupSettings, Protocol
 from pycarp.sim.runtime import SimulationError
 from pycarp.sim.segment import Link
 from pycarp.sim.simulator import Simulator
 
 VIRTUAL_NETWORK = ipaddress.IPv4Network("203.0.113.0/24")  # group addresses: 203.0.113.<vhid>
 DEFAULT_PASSPHRASE = b"pycarp-sim"
+PLACEHOLDER_SOURCE = ipaddress.IPv4Address("198.51.100.1")  # each router puts its own
 
 
 def group(
@@ -42,4 +43,30 @@ def group(
     )
 
 
-__all__ = ["Link", "SimulationError", "Simulator", "group"]
+def vrrp_group(
+    vhid: int = 1,
+    *,
+    priority: int = 100,
+    interval_cs: int = 100,
+    preempt: bool = True,
+    preempt_delay: float = 0.0,
+) -> GroupSettings:
+    """A VRRPv3 group for the simulator's routers: address 203.0.113.<vhid>, no key.
+
+    VRRPv3 settings need a source of the addresses' family; the router replaces this one with
+    its own address, as for :func:`group`.
+    """
+    return GroupSettings(
+        vhid=vhid,
+        passphrase=b"",
+        addresses=(VIRTUAL_NETWORK[vhid],),
+        source=PLACEHOLDER_SOURCE,
+        protocol=Protocol.VRRP3,
+        priority=priority,
+        interval=interval_cs / 100,
+        preempt=preempt,
+        preempt_delay=preempt_delay,
+    )
+
+
+__all__ = ["Link", "SimulationError", "Simulator", "group", "vrrp_group"]

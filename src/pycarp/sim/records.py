@@ -119,6 +119,7 @@ class RouterStats:
     state_changes: int = 0
     announcements: int = 0
     hooks_run: int = 0
+    address_mismatches: int = 0  # VRRPv3 adverts accepted with another address list
     drops: Counter[DropReason] = dataclasses.field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:

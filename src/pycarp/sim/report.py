@@ -11,7 +11,7 @@ from collections import Counter
 from pycarp.core.stats import DropReason
 from pycarp.sim import analysis
 from pycarp.sim.records import sorted_drops
-from pycarp.sim.scenarios import SCENARIOS, Params
+from pycarp.sim.scenarios import SCENARIOS, Params, vrrp_priority
 from pycarp.sim.simulator import Simulator
 
 
@@ -181,9 +181,13 @@ def _list(names: list[str]) -> str:
 def _header(report: Report) -> str:
     p = report.parameters
     skews = "/".join(str(s) for s in p.advskews)
+    timing = f"advskew {skews}), advbase {p.advbase}, dead ratio {p.dead_ratio}"
+    if p.vrrp3:
+        priorities = "/".join(str(vrrp_priority(s)) for s in p.advskews)
+        timing = f"VRRPv3 priority {priorities}), interval {p.advbase} s"
     return (
         f"scenario {report.scenario}: {report.description}\n"
-        f"  {p.hosts} hosts (advskew {skews}), advbase {p.advbase}, dead ratio {p.dead_ratio}, "
+        f"  {p.hosts} hosts ({timing}, "
         f"preempt {'on' if p.preempt else 'off'}\n"
         f"  loss {p.loss:.0%}, delay {p.delay:g}s (+ up to {p.jitter:g}s jitter), "
         f"seed {p.seed}, {p.duration:g}s simulated"

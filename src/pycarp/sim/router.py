@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.host import GroupKey, Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings

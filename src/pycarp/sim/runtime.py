@@ -29,6 +29,7 @@ import itertools
 from pycarp.core import events as ev
 from pycarp.core.actions import (
     Action,
+    AddressListMismatch,
     Announce,
     ClaimAddresses,
     PacketDropped,
@@ -37,8 +38,8 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
+from pycarp.core.constants import CARP_TTL
 from pycarp.core.host import GroupKey, Host
-from pycarp.core.receive import WIRE_TTL
 from pycarp.core.stats import DropReason
 from pycarp.core.table import State
 from pycarp.core.track import Result
@@ -168,6 +169,8 @@ class SimRuntime:
                     )
             case PacketDropped(reason=reason, detail=detail):
                 self._record_drop(router, vhid, reason, detail)
+            case AddressListMismatch():
+                router.stats.address_mismatches += 1
             case Announce(repeat=repeat):
                 router.stats.announcements += 1
                 self.notices.append(
@@ -283,7 +286,7 @@ class SimRuntime:
         if host is None or not self.segment.links[receiver.name].carrier:
             return
         vhid = payload[1] if len(payload) > 1 else 0  # the byte the Host demuxes on
-        drop = host.receive(SIM_INTERFACE, payload, sender.address, WIRE_TTL, self.now)
+        drop = host.receive(SIM_INTERFACE, payload, sender.address, CARP_TTL, self.now)
         if drop is not None:  # no group of that vhid here
             self._record_drop(receiver, vhid, drop.reason, drop.detail)
             return

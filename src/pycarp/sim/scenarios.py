@@ -2,7 +2,8 @@
 
 Each scenario is a short script: which hosts, which groups, which faults at which times. Script
 times are written in units of ``advbase`` (scaled up when ``dead_ratio`` is above 3), so "the
-master dies at t=10" at advbase 1 stays "well after convergence" at advbase 5.
+master dies at t=10" at advbase 1 stays "well after convergence" at advbase 5. At advbase 0
+(sub-second) the unit is the slowest host's interval, at least the 0.1 s the hosts take to boot.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from pycarp.core.settings import MAX_CONFIG_ADVSKEW, GroupSettings
-from pycarp.core.timing import advertisement_interval, master_down_interval
-from pycarp.sim import DEFAULT_PASSPHRASE, group
+from pycarp.core.settings import MAX_CONFIG_ADVSKEW, SETTING_RANGES, GroupSettings, Range
+from pycarp.core.timing import SUB_SECOND_ADVBASE, advertisement_interval, master_down_interval
+from pycarp.sim import DEFAULT_PASSPHRASE, group, vrrp_group
 from pycarp.sim import faults as fl
 from pycarp.sim.chaos import random_faults
+from pycarp.sim.mixed import KINDS, mixed_demote
 from pycarp.sim.seeds import stream
 from pycarp.sim.segment import Link
 from pycarp.sim.simulator import Simulator
@@ -52,6 +54,7 @@ class Options:
     jitter: float = 0.0002
     duration: float | None = None
     seed: int = 1
+    vrrp3: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +72,7 @@ class Params:
     jitter: float
     duration: float
     seed: int
+    vrrp3: bool = False  # VRRPv3 groups: priority 254 - advskew, interval advbase
 
     @property
     def names(self) -> list[str]:
@@ -76,13 +80,21 @@ class Params:
 
     @property
     def unit(self) -> float:
-        """Script time unit: advbase, stretched when dead_ratio is above 3."""
-        return self.advbase * max(self.dead_ratio, 3) / 3
+        """Script time unit: advbase, stretched when dead_ratio is above 3 (advbase 0: the
+        slowest host's interval, never under the boot spread)."""
+        base: float = self.advbase
+        if self.advbase == SUB_SECOND_ADVBASE:
+            base = max(advertisement_interval(0, max(self.advskews)), BOOT_SPREAD)
+        return base * max(self.dead_ratio, 3) / 3
 
     @property
     def expected_master(self) -> str:
-        """Lowest advskew wins; on a tie the lower address (the earlier host)."""
-        return self.names[self.advskews.index(min(self.advskews))]
+        """Lowest advskew wins; on a tie the lower address (the earlier host). VRRPv3: the
+        highest priority (lowest advskew) wins; on a tie the higher address (the later host)."""
+        best = min(self.advskews)
+        if self.vrrp3:
+            return self.names[len(self.advskews) - 1 - self.advskews[::-1].index(best)]
+        return self.names[self.advskews.index(best)]
 
     @property
     def settle_time(self) -> float:
@@ -102,6 +114,7 @@ class Scenario:
     description: str
     script: Script
     min_hosts: int = 2
+    default_hosts: int = 3
     default_duration: float = 30.0  # in script units (see Params.unit)
     min_duration: float = 10.0  # in script units: the last scripted event must happen
     default_loss: float = 0.0
@@ -133,9 +146,21 @@ def add_hosts(sim: Simulator, params: Params, *, second_vhid: bool = False) -> N
         )
 
 
+def vrrp_priority(advskew: int) -> int:
+    """The VRRPv3 priority a host of the scenario gets: the lower its advskew, the higher."""
+    return max(1, 254 - advskew)
+
+
 def _group(
     params: Params, vhid: int, advskew: int, passphrase: bytes = DEFAULT_PASSPHRASE
 ) -> GroupSettings:
+    if params.vrrp3:
+        return vrrp_group(
+            vhid,
+            priority=vrrp_priority(advskew),
+            interval_cs=params.advbase * 100,
+            preempt=params.preempt,
+        )
     return group(
         vhid,
         advbase=params.advbase,
@@ -267,6 +292,18 @@ SCENARIOS: dict[str, Scenario] = {
             script=_load_spread,
         ),
         Scenario(
+            name="mixed-demote",
+            description="hosts in turn FreeBSD (demotion in advskew, demote byte ignored), "
+            "OpenBSD (demotion in the demote byte), pycarp advskew and pycarp byte; half start "
+            "demoted, demotions change at random under 5 % loss until near the end: one master",
+            script=mixed_demote,
+            min_hosts=len(KINDS),
+            default_hosts=2 * len(KINDS),
+            default_duration=300.0,
+            min_duration=60.0,
+            default_loss=0.05,
+        ),
+        Scenario(
             name="random",
             description="random crashes, restarts, stops, link and partition faults and loss "
             "from the seed; everything is repaired near the end",
@@ -281,9 +318,16 @@ SCENARIOS: dict[str, Scenario] = {
 # -- options -> params -> run --------------------------------------------------------------------
 
 
-def _check_int(option: str, value: int, low: int, high: int, why: str = "") -> None:
-    if not low <= value <= high:
-        raise OptionError(option, value, f"an integer from {low} to {high}{why}")
+def _check_int(option: str, value: int, low: float, high: float, why: str = "") -> None:
+    allowed = Range(low, high)
+    if not allowed.contains(value):
+        raise OptionError(option, value, f"{allowed.allowed()}{why}")
+
+
+def _check_setting(option: str, value: int, setting: str, why: str = "") -> None:
+    """A protocol setting in the range GroupSettings allows (core/settings.py)."""
+    allowed = SETTING_RANGES[setting]
+    _check_int(option, value, allowed.low, allowed.high, why)
 
 
 def _check_float(option: str, value: float, low: float, high: float, what: str) -> None:
@@ -302,7 +346,7 @@ def resolve(name: str, options: Options) -> Params:
     advskews = options.advskews
     if advskews is not None:
         for advskew in advskews:
-            _check_int("--advskew", advskew, 0, MAX_CONFIG_ADVSKEW, " for each host")
+            _check_setting("--advskew", advskew, "advskew", " for each host")
         if options.hosts is not None and len(advskews) != options.hosts:
             raise OptionError(
                 "--advskew", ",".join(map(str, advskews)), f"one value per host: {options.hosts}"
@@ -310,31 +354,38 @@ def resolve(name: str, options: Options) -> Params:
         _check_int(
             "--advskew", len(advskews), scenario.min_hosts, MAX_HOSTS, f" values{for_scenario}"
         )
-    hosts = options.hosts if options.hosts is not None else len(advskews or ()) or 3
-    _check_int("--advbase", options.advbase, 1, 255)
-    _check_int("--dead-ratio", options.dead_ratio, 1, 255)
+    hosts = options.hosts if options.hosts is not None else len(advskews or ()) or 0
+    hosts = hosts or scenario.default_hosts
+    _check_setting("--advbase", options.advbase, "advbase")
+    _check_setting("--dead-ratio", options.dead_ratio, "dead_ratio")
     loss = scenario.default_loss if options.loss is None else options.loss
     _check_float("--loss", loss, 0.0, 1.0, "a probability")
     _check_float("--delay", options.delay, 0.0, MAX_DELAY, "seconds")
     _check_float("--jitter", options.jitter, 0.0, MAX_DELAY, "seconds")
     if options.seed < 0:
         raise OptionError("--seed", options.seed, "an integer of 0 or more")
+    if options.vrrp3 and name == "wrong-pass":
+        raise OptionError("--vrrp3", name, "a scenario without passphrases: VRRPv3 has none")
+    if options.vrrp3 and options.advbase > 40:
+        raise OptionError("--advbase", options.advbase, "1 to 40 with --vrrp3 (40.95 s at most)")
+    preempt_default = True if options.vrrp3 else scenario.default_preempt
     params = Params(
         scenario=name,
         hosts=hosts,
         advskews=advskews if advskews is not None else default_advskews(hosts),
         advbase=options.advbase,
         dead_ratio=options.dead_ratio,
-        preempt=scenario.default_preempt if options.preempt is None else options.preempt,
+        preempt=preempt_default if options.preempt is None else options.preempt,
         loss=loss,
         delay=options.delay,
         jitter=options.jitter,
         duration=0.0,
         seed=options.seed,
+        vrrp3=options.vrrp3,
     )
     unit = params.unit
     shortest = scenario.min_duration * unit
-    if name == "random":
+    if name in ("random", "mixed-demote"):
         shortest = max(shortest, 2 * params.settle_time)
     if options.duration is None:
         duration = scenario.default_duration * (1.0 if scenario.absolute_duration else unit)

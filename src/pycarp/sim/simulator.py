@@ -19,7 +19,7 @@ import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 
-from pycarp.core.auth import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.settings import GroupSettings

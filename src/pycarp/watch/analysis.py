@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing
 
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 from pycarp.watch import findings as F
 from pycarp.watch.digest import (
     IFCONFIG_KEY_LEN,

@@ -17,21 +17,16 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Sequence
 
-from pycarp.core.auth import SignatureMode, Signer
-from pycarp.pcap import IPAddress
+from pycarp.core.auth import KEY_LEN, PASSPHRASE_BYTES_USED, SignatureMode, Signer, passphrase_key
+from pycarp.core.constants import IPAddress
 
-IFCONFIG_KEY_LEN = 19  # strlcpy(key, pass, 20): 19 bytes and the NUL
-KERNEL_KEY_LEN = 20  # CARP_KEY_LEN, only reachable through netlink/ioctl
+IFCONFIG_KEY_LEN = PASSPHRASE_BYTES_USED  # strlcpy(key, pass, 20): 19 bytes and the NUL
+KERNEL_KEY_LEN = KEY_LEN  # CARP_KEY_LEN, only reachable through netlink/ioctl
 MAX_CANDIDATE_ADDRESSES = 32  # per group: bounds the work a hostile ARP flood can cause
 
 
-def usable_key(passphrase: bytes) -> bytes:
-    """What ``ifconfig carpN pass ...`` (FreeBSD, OpenBSD) and ucarp put in the HMAC key."""
-    return passphrase[:IFCONFIG_KEY_LEN]
-
-
 def keys_to_try(passphrase: bytes) -> list[bytes]:
-    keys = [usable_key(passphrase)]
+    keys = [passphrase_key(passphrase)]
     if len(passphrase) > IFCONFIG_KEY_LEN:
         keys.append(passphrase[:KERNEL_KEY_LEN])
     return keys

@@ -14,7 +14,7 @@ import ipaddress
 import struct
 
 from pycarp import pcap
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_IPV6 = 0x86DD

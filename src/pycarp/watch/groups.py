@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections import deque
 
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import CARP_TTL, IPAddress
 
 LATE_RATIO = 1.5  # an advert later than this many intervals is late (the definition)
 MAX_SAMPLES = 4096  # adverts per sender kept for the digest check (the count goes on)
@@ -195,7 +195,7 @@ class Group:
                     )
                     sender.counter_steps[{1: "increment", 0: "constant"}.get(step, "other")] += 1
             sender.recent_gaps.append((gap, seen))
-        if seen.multicast and seen.ttl != 255:
+        if seen.multicast and seen.ttl != CARP_TTL:
             sender.bad_ttl_count += 1
             if len(sender.bad_ttl) < MAX_EVIDENCE:
                 sender.bad_ttl.append(seen)

@@ -3,8 +3,10 @@
 CARP and VRRP share IP protocol 112 and the 224.0.0.18 / ff02::12 groups, so a segment with
 both has to be told apart packet by packet (:func:`pycarp.core.wire.check` already refuses
 VRRP as CARP). This reader takes the fields the watcher tabulates: router id, priority,
-interval and the address list. When the core grows a full VRRPv3 codec, :func:`parse` is the
-one function to replace with it.
+interval and the address list. It stays apart from the daemon's VRRPv3 codec
+(:mod:`pycarp.core.vrrpwire`) on purpose: it also reads VRRPv2, and it reads what a broken or
+foreign sender puts on the wire (any length past the addresses, any checksum) because the
+watcher must tabulate what is there, where the daemon must refuse it.
 
 Layout (RFC 3768 for v2, RFC 9568 for v3)::
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from pycarp.pcap import IPAddress
+from pycarp.core.constants import IPAddress
 
 
 class NotVrrp(ValueError):

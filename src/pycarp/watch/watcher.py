@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from pycarp import pcap
 from pycarp.core import wire
+from pycarp.core.constants import CARP_PROTOCOL, IPAddress
 from pycarp.core.stats import DropReason
-from pycarp.core.timing import advertisement_interval
-from pycarp.pcap import IPAddress
+from pycarp.core.timing import BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW, advertisement_interval
 from pycarp.watch import analysis, frames, vrrp
 from pycarp.watch.digest import DigestChecker
 from pycarp.watch.groups import Group, Seen
@@ -72,7 +72,7 @@ class Watcher:
             ip = pcap.parse_ip(packet)
         except pcap.PcapError:
             return
-        if ip.protocol != pcap.IPPROTO_CARP:
+        if ip.protocol != CARP_PROTOCOL:
             announcement = frames.parse_neighbour_advert(ip, mac)
             if announcement is not None:
                 self._announce(announcement)
@@ -103,7 +103,7 @@ class Watcher:
                 return self._vrrp(ip, time, mac, frame)
             self._malformed(ip, time, frame, f"not CARP: {error.detail}")
             return None
-        bow_out = adv.advbase == wire.MAX_ADVBASE and adv.advskew == wire.MAX_ADVSKEW
+        bow_out = (adv.advbase, adv.advskew) == (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW)
         seen = Seen(
             frame=frame,
             time=time,

@@ -25,7 +25,8 @@ from collections.abc import Callable, Collection
 from pycarp.config.flags import FLAG_NAMES
 from pycarp.config.model import ConfigError, DaemonConfig
 from pycarp.config.tracks import TRACK_FLAGS, TrackKind
-from pycarp.platform.ports import AddressManager, IPAddress
+from pycarp.core.constants import IPAddress
+from pycarp.platform.ports import AddressManager
 
 _LISTED = 4  # addresses an error lists before "and N more"
 
