@@ -14,8 +14,15 @@ from pycarp.lab import Lab
 from pycarp.lab.programs import check_status
 from pycarp.platform.announce import LinuxAnnouncer
 from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
-from pycarp.platform.ports import AddressManager, AdvertSocket, Announcer, LinkWatcher
+from pycarp.platform.ports import (
+    AddressChange,
+    AddressManager,
+    AdvertSocket,
+    Announcer,
+    LinkWatcher,
+)
 from pycarp.platform.rawsock import open_advert_socket
+from pycarp.platform.rtnl_address import WINDOW
 
 PAYLOAD = bytes(range(36))
 VIRTUAL_V4 = ipaddress.IPv4Interface("198.51.100.100/24")
@@ -148,6 +155,56 @@ def test_address_manager_is_idempotent(lab: Lab) -> None:
             manager.add("nosuch0", VIRTUAL_V4)
     finally:
         manager.close()
+
+
+def test_a_batch_of_address_changes_gets_one_outcome_per_address(lab: Lab) -> None:
+    """More changes than one netlink window, in one call: each address its own outcome (the
+    same as add/remove one by one), a refusal in the middle stopping nothing."""
+    v4 = [ipaddress.ip_interface(f"198.51.100.{i}/24") for i in range(100, 240)]
+    v6 = [ipaddress.ip_interface(f"2001:db8::{i:x}/64") for i in range(0x100, 0x180)]
+    wanted = v4 + v6
+    assert len(wanted) > 2 * WINDOW
+    with lab.inside("h1"):
+        manager = NetlinkAddressManager()
+    try:
+        assert manager.add("eth0", v4[5]) is True  # already there when the batch comes
+        changes = [AddressChange(True, "eth0", address) for address in wanted]
+        changes.insert(7, AddressChange(True, "nosuch0", v4[0]))
+        changes.insert(WINDOW + 3, AddressChange(False, "eth0", VIRTUAL_V6))  # never added
+        outcomes = manager.apply(changes)
+        refused = outcomes.pop(7)
+        assert isinstance(refused, OSError)
+        assert "no interface nosuch0" in str(refused)
+        assert outcomes.pop(WINDOW + 2) is False
+        assert outcomes == [address != v4[5] for address in wanted]
+        assert set(wanted) <= set(lab.addresses("h1"))
+        removal = manager.apply([AddressChange(False, "eth0", address) for address in wanted])
+        assert removal == [True] * len(wanted)
+        assert lab.virtual_addresses("h1") == []
+    finally:
+        manager.close()
+
+
+def test_address_changes_follow_an_interface_that_was_re_created(lab: Lab) -> None:
+    """The cached interface index goes stale when the interface is deleted and created again
+    (a new index): the change is retried once with the new one."""
+    dummy = "pcl-va"
+    create = ["ip", "link", "add", dummy, "type", "veth", "peer", "name", "pcl-vb"]
+    lab.exec("h1", create, check=True)
+    with lab.inside("h1"):
+        manager = NetlinkAddressManager()
+    try:
+        assert manager.add(dummy, VIRTUAL_V4) is True
+        lab.exec("h1", ["ip", "link", "del", dummy], check=True)
+        lab.exec("h1", create, check=True)
+        assert manager.apply([AddressChange(True, dummy, a) for a in (VIRTUAL_V4, VIRTUAL_V6)]) == [
+            True,
+            True,
+        ]
+        assert manager.remove(dummy, VIRTUAL_V4) is True
+    finally:
+        manager.close()
+        lab.exec("h1", ["ip", "link", "del", dummy])
 
 
 def test_address_manager_reads_carrier(lab: Lab) -> None:

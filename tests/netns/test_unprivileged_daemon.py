@@ -158,7 +158,7 @@ def test_check_config_as_nobody_on_the_host_it_is_for(lab2: Lab, nobodys_dir: pa
     lines = done.stdout.splitlines()
     assert lines[:2] == [
         f"configuration valid: 1 group from {config}",
-        "  1@eth0: 198.51.100.100/24; advbase 1, advskew 0; native addresses",
+        "  1@eth0: 198.51.100.100/24; advbase 1, advskew 0 (every 1.00 s); native addresses",
     ]
     assert "host: every interface exists and every source is one of its addresses" in lines
     assert lines[-1].startswith("privileges: this process lacks CAP_NET_RAW and CAP_NET_ADMIN")

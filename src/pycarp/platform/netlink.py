@@ -1,7 +1,9 @@
 """Addresses and link state over rtnetlink: the only module that imports pyroute2.
 
-pyroute2 is used for what it is best at, the message codecs (``ifaddrmsg``, ``ifinfmsg``);
-the sockets are our own. Why not pyroute2's ``IPRoute``: since 0.9 it keeps its socket and an
+pyroute2 is used for what it is best at, decoding link state and address dumps (``ifinfmsg``,
+``ifaddrmsg``); address changes, the takeover hot path, are packed by hand and pipelined in
+``rtnl_address`` (pyroute2's encoding and decoding was 0.35 ms of each). The sockets are our
+own. Why not pyroute2's ``IPRoute``: since 0.9 it keeps its socket and an
 asyncio loop per *thread*, cannot be built on a thread whose event loop is running, and with
 ``netns=`` forks a child (which may even create the namespace). Our needs are four requests
 and one subscription, so a plain ``AF_NETLINK`` socket per object is simpler and predictable:
@@ -32,11 +34,9 @@ from pyroute2.netlink import (
     NLMSG_ERROR,
 )
 from pyroute2.netlink.rtnl import (
-    RTM_DELADDR,
     RTM_DELLINK,
     RTM_GETADDR,
     RTM_GETLINK,
-    RTM_NEWADDR,
     RTM_NEWLINK,
     RTMGRP_LINK,
 )
@@ -45,11 +45,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from pycarp.core.constants import IPInterface
-from pycarp.platform.ports import LinkState
+from pycarp.platform.ports import AddressChange, LinkState
+from pycarp.platform.rtnl_address import RTM_DELADDR, RTM_NEWADDR, AddressPipe, Request
 
 _IFF_UP = 0x1
 _IFF_LOWER_UP = 0x10000
-_IFA_F_NODAD = 0x02
 _RECV_SIZE = 1 << 16
 _REQUEST_TIMEOUT = 5.0
 _SOL_NETLINK = getattr(socket, "SOL_NETLINK", 270)
@@ -127,27 +127,16 @@ class _Channel:
         self._sock.close()
 
 
-def _address_message(index: int, address: IPInterface) -> Message:
-    message = ifaddrmsg()
-    message["index"] = index
-    message["prefixlen"] = address.network.prefixlen
-    ip = str(address.ip)
-    if isinstance(address, ipaddress.IPv4Interface):
-        message["family"] = socket.AF_INET
-        message["attrs"] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)]
-    else:
-        # No DAD: a virtual address must be usable the moment we become master, and a
-        # duplicate during a split brain must not leave it "dadfailed" for good.
-        message["family"] = socket.AF_INET6
-        message["attrs"] = [("IFA_ADDRESS", ip), ("IFA_FLAGS", _IFA_F_NODAD)]
-    return message
-
-
 class NetlinkAddressManager:
-    """AddressManager over rtnetlink. Blocking; safe to share between worker threads."""
+    """AddressManager over rtnetlink. Blocking; safe to share between worker threads.
+
+    Address changes take the hand-packed, pipelined path of :mod:`rtnl_address` (the takeover
+    hot path); link lookups and address dumps are decoded by pyroute2.
+    """
 
     def __init__(self) -> None:
         self._channel = _Channel()
+        self._pipe = AddressPipe()
         # Interface indexes, looked up over this channel (so in its namespace) once: a lookup
         # per address doubled the cost of 1,000 simultaneous takeovers (bench/scale.py).
         self._indexes: dict[str, int] = {}
@@ -157,33 +146,55 @@ class NetlinkAddressManager:
             self._indexes[interface] = self._channel.link(interface)["index"]
         return self._indexes[interface]
 
-    def _change(self, interface: str, address: IPInterface, kind: int, flags: int) -> None:
-        """Send one address change; if the cached index went stale, look it up once more."""
-        try:
-            self._channel.request(_address_message(self._index(interface), address), kind, flags)
-        except OSError as exc:
-            if exc.errno not in (errno.ENODEV, errno.EINVAL):
-                raise
-            self._indexes.pop(interface, None)
-            self._channel.request(_address_message(self._index(interface), address), kind, flags)
-
     def add(self, interface: str, address: IPInterface) -> bool:
-        try:
-            self._change(interface, address, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                return False
-            raise
-        return True
+        return _raise_error(self.apply([AddressChange(True, interface, address)])[0])
 
     def remove(self, interface: str, address: IPInterface) -> bool:
-        try:
-            self._change(interface, address, RTM_DELADDR, NLM_F_ACK)
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return False
-            raise
-        return True
+        return _raise_error(self.apply([AddressChange(False, interface, address)])[0])
+
+    def apply(self, changes: typing.Sequence[AddressChange]) -> list[bool | OSError]:
+        """Carry out every change, in order; per change what ``add``/``remove`` would return,
+        or the OSError they would raise. An error on one never stops the others.
+
+        A change refused with ENODEV or EINVAL may have used a stale cached index (the
+        interface was re-created): it is retried once, after a fresh lookup.
+        """
+        outcomes = self._send(changes, range(len(changes)))
+        stale = [
+            i
+            for i, outcome in enumerate(outcomes)
+            if isinstance(outcome, OSError) and outcome.errno in (errno.ENODEV, errno.EINVAL)
+        ]
+        for i in stale:
+            self._indexes.pop(changes[i].interface, None)
+        for i, outcome in zip(stale, self._send(changes, stale), strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    def _send(
+        self, changes: typing.Sequence[AddressChange], chosen: typing.Iterable[int]
+    ) -> list[bool | OSError]:
+        """The chosen changes in one pipelined run; the outcomes in the order chosen."""
+        chosen = list(chosen)
+        outcomes: list[bool | OSError] = [True] * len(chosen)
+        requests: list[Request] = []
+        sent: list[int] = []  # positions in ``chosen`` of the requests
+        for position, i in enumerate(chosen):
+            change = changes[i]
+            try:
+                index = self._index(change.interface)
+            except OSError as error:
+                outcomes[position] = error
+                continue
+            kind = RTM_NEWADDR if change.add else RTM_DELADDR
+            requests.append(Request(kind, index, change.address))
+            sent.append(position)
+        for position, refusal in zip(sent, self._pipe.run(requests), strict=True):
+            if refusal is None:
+                continue
+            absent = errno.EEXIST if changes[chosen[position]].add else errno.EADDRNOTAVAIL
+            outcomes[position] = False if refusal.errno == absent else refusal
+        return outcomes
 
     def addresses(self, interface: str) -> set[IPInterface]:
         index = self._channel.link(interface)["index"]
@@ -210,6 +221,13 @@ class NetlinkAddressManager:
 
     def close(self) -> None:
         self._channel.close()
+        self._pipe.close()
+
+
+def _raise_error(outcome: bool | OSError) -> bool:
+    if isinstance(outcome, OSError):
+        raise outcome
+    return outcome
 
 
 class NetlinkLinkWatcher:

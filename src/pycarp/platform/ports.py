@@ -70,6 +70,25 @@ class AddressManager(typing.Protocol):
     def close(self) -> None: ...
 
 
+class AddressChange(typing.NamedTuple):
+    """One address to add (``add``) or remove on an interface."""
+
+    add: bool
+    interface: str
+    address: IPInterface
+
+
+@typing.runtime_checkable
+class AddressBatches(typing.Protocol):
+    """An AddressManager that can also carry out many changes in one call (the Linux one).
+
+    Optional: the runtime falls back to one ``add``/``remove`` per address without it.
+    """
+
+    def apply(self, changes: typing.Sequence[AddressChange]) -> list[bool | OSError]:
+        """Per change, in order, what ``add``/``remove`` returns, or the OSError it raises."""
+
+
 class LinkState(typing.NamedTuple):
     """An interface as a health track sees it: carrier (administratively up and the driver
     reports a link) and the kernel's operational state (``UP``, ``DOWN``, ``LOWERLAYERDOWN``,

@@ -29,7 +29,6 @@ from pycarp.core.actions import (
     SendAdvertisement,
     StateChanged,
 )
-from pycarp.core.constants import IPInterface
 from pycarp.core.host import Host
 from pycarp.core.machine import GroupMachine
 from pycarp.core.stats import DropReason
@@ -37,6 +36,7 @@ from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, Platform
+from pycarp.runtime.address_work import AddressWork
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
 from pycarp.runtime.timers import LoopTimers, Timer, Timers
@@ -94,6 +94,7 @@ class GroupDriver:
         read_pending: Callable[[bool], None] | None = None,
         hook_secrets: Collection[bytes] | None = None,
         timers: Timers | None = None,
+        address_work: AddressWork | None = None,
     ) -> None:
         self.config = config
         self.key = config.key
@@ -107,6 +108,8 @@ class GroupDriver:
         # Where the addresses go and are announced: the interface, or a vmac group's macvlan.
         self.address_interface = address_interface or config.interface
         self._platform = platform
+        # Shared by the daemon's groups, so that simultaneous takeovers share worker calls.
+        self._address_work = address_work or AddressWork(platform)
         self._stream = stream
         self._on_state = on_state
         self._read_pending = read_pending
@@ -372,12 +375,14 @@ class GroupDriver:
         await self._address_changes("remove", asked_at)
 
     async def _address_changes(self, verb: str, asked_at: float) -> None:
-        """All of the group's addresses in one worker-thread call: at 10,000 groups the
-        hand-over to a thread, not netlink, was the cost. The latency published counts from
-        the state change that asked (``asked_at``, loop time): what a client waited for."""
-        results = await asyncio.to_thread(self._change_addresses, verb)
+        """All of the group's addresses in one request to the daemon's address worker, which
+        batches simultaneous takeovers (an error on one address does not stop the others).
+        The latency published counts from the state change that asked (``asked_at``, loop
+        time): what a client waited for."""
+        prefixes = self.config.prefixes
+        results = await self._address_work.change(verb == "add", self.address_interface, prefixes)
         latency = round((self._loop.time() - asked_at) * 1000, 3)
-        for prefix, outcome in results:
+        for prefix, outcome in zip(prefixes, results, strict=True):
             if isinstance(outcome, OSError):
                 self.counters.address_errors += 1
             if isinstance(outcome, OSError) or outcome:
@@ -391,27 +396,13 @@ class GroupDriver:
                     )
                 )
 
-    def _change_addresses(self, verb: str) -> list[tuple[IPInterface, bool | OSError]]:
-        """Runs in a worker thread; an error on one address does not stop the others."""
-        manager = self._platform.addresses
-        change = manager.add if verb == "add" else manager.remove
-        results: list[tuple[IPInterface, bool | OSError]] = []
-        for prefix in self.config.prefixes:
-            try:
-                results.append((prefix, change(self.address_interface, prefix)))
-            except OSError as error:
-                results.append((prefix, error))
-        return results
-
     async def _announce(self) -> None:
         if not self._still_master("announcement"):
             return
         addresses = [p.ip for p in self.config.prefixes]
         error = ""
         try:
-            await asyncio.to_thread(
-                self._platform.announcer.announce, self.address_interface, addresses
-            )
+            await self._address_work.announce(self.address_interface, addresses)
         except OSError as failure:
             error = str(failure)
         self._stream.publish(
