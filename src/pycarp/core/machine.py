@@ -28,22 +28,17 @@ from pycarp.core.actions import (
     StateChanged,
 )
 from pycarp.core.auth import Signer
+from pycarp.core.carp import CarpRules
 from pycarp.core.constants import IPAddress
-from pycarp.core.election import VERDICT_INPUT, Verdict, judge, last_resort
 from pycarp.core.receive import Receiver
 from pycarp.core.replay import RandomSource
 from pycarp.core.senderrors import SendErrorDemotion
 from pycarp.core.settings import DemoteOnWire, GroupSettings
 from pycarp.core.stall import judged_as_paused, stall_threshold
-from pycarp.core.stats import DropReason
 from pycarp.core.table import CAUSES, TRANSITIONS, Input, State, Step, Transition
 from pycarp.core.timing import (
-    BOW_OUT_ADVBASE,
-    BOW_OUT_ADVSKEW,
     SKEW_UNIT,
-    SUB_SECOND_ADVBASE,
     advertisement_interval,
-    master_down_interval,
     wire_advskew,
 )
 from pycarp.core.vrrp import VRRP_TRANSITIONS, VrrpRules
@@ -88,8 +83,6 @@ class GroupMachine:
         self.state = State.INIT
         self.next_deadline: float | None = None
         self.last_master: IPAddress | None = None  # source of the last valid advert heard
-        self.last_timing: tuple[int, int] | None = None  # its (advbase, advskew)
-        self.last_demote = 0  # its demote byte (OpenBSD's demote count; 0 from FreeBSD, ucarp)
         self.adverts_received = 0  # valid adverts (for the status view)
         self._rng = rng
         self._signer = Signer(
@@ -101,16 +94,30 @@ class GroupMachine:
         self._running = False
         self._host_demotion = 0
         self._send_errors = SendErrorDemotion()
-        self._counter: int | None = None  # None until a valid advert has been received
         self._adverts_as_master = 0
         self._last_now = float("-inf")
         self._expedited_by = ""  # why the master-down timer was cut short (a bow-out), if it was
         # VRRPv3 groups: the rules where VRRP differs from CARP (None: a CARP group), and the
         # table with VRRP's own cells.
         self.vrrp = VrrpRules(settings, self.stats) if settings.vrrp else None
+        self.carp = CarpRules(settings, self._signer, self._receiver, rng)
         self._rows = TRANSITIONS if self.vrrp is None else VRRP_TRANSITIONS
 
     # -- what the runtime and the status view read ------------------------------------------
+
+    @property
+    def last_timing(self) -> tuple[int, int] | None:
+        """The (advbase, advskew) of the last valid CARP advert heard."""
+        return self.carp.last_timing
+
+    @last_timing.setter
+    def last_timing(self, timing: tuple[int, int] | None) -> None:
+        self.carp.last_timing = timing
+
+    @property
+    def last_demote(self) -> int:
+        """Its demote byte (OpenBSD's demote count; 0 from FreeBSD and ucarp)."""
+        return self.carp.last_demote
 
     @property
     def demotion(self) -> int:
@@ -143,21 +150,9 @@ class GroupMachine:
 
     @property
     def master_down_interval(self) -> float:
-        """Ours (FreeBSD's formula; OpenBSD's at advbase 0), but at advbase 0 never shorter than
-        ``dead_ratio`` intervals of the master we last heard (as VRRPv3 learns the master's
-        interval). OpenBSD waits 3 of its *own* intervals, so a backup with a much smaller
-        advskew times out between a slow master's adverts: it preempts without preempt, and
-        when the demote byte makes it lose, it claims and yields again every few intervals."""
         if self.vrrp is not None:
             return self.vrrp.master_down_interval(self.demotion)
-        settings = self.settings
-        own = master_down_interval(settings.advbase, self.advskew_on_wire, settings.dead_ratio)
-        heard = self.last_timing
-        if settings.advbase != SUB_SECOND_ADVBASE or heard is None:
-            return own
-        if heard == (BOW_OUT_ADVBASE, BOW_OUT_ADVSKEW):
-            return own
-        return max(own, settings.dead_ratio * advertisement_interval(*heard))
+        return self.carp.master_down_interval(self.advskew_on_wire)
 
     # -- the one entry point -----------------------------------------------------------------
 
@@ -253,67 +248,19 @@ class GroupMachine:
                 return Classified(_SIMPLE_INPUT[type(event)])
 
     def _check_packet(self, packet: ev.PacketReceived, now: float) -> Classified:
-        """Validate, then classify: the drop to report, or the election verdict."""
-        if self.vrrp is not None:
-            return self._check_vrrp(self.vrrp, packet, now)
-        try:
-            adv = self._receiver.accept(packet, master=self.state is State.MASTER)
-        except wire.DecodeError as error:
-            if error.reason is DropReason.OWN_COUNTER:
-                self._jump_ahead()
-            return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
-        self.last_master = packet.source
-        self.last_timing = (adv.advbase, adv.advskew)
-        self.last_demote = adv.demote if self.settings.honour_demote_byte else 0
-        self.adverts_received += 1
-        verdict = judge(
-            our_advbase=self.settings.advbase,
-            our_advskew=self.advskew_on_wire,
-            peer_advbase=adv.advbase,
-            peer_advskew=adv.advskew,
-            dead_ratio=self.settings.dead_ratio,
-            our_address=self.settings.source,
-            peer_address=packet.source,
-            our_demote=self.demote_on_wire,
-            peer_demote=self.last_demote,
-        )
-        demote = f", demote {adv.demote}" if adv.demote or self.demote_on_wire else ""
-        said = (
-            f"advert from {packet.source} (advbase {adv.advbase}, advskew {adv.advskew}"
-            f"{demote}) is {verdict.value.replace('_', ' ')}"
-        )
-        if verdict is not Verdict.SLOWER:
-            return Classified(VERDICT_INPUT[verdict], said)
-        # The preempt guard, resolved here into an input of its own so the table shows it.
-        if self.settings.preempt:
-            return Classified(Input.ADV_SLOWER_PREEMPT, f"preempting: {said}")
-        if last_resort(
-            self.last_timing,
-            self.advskew_on_wire,
-            master_demote=self.last_demote,
-            our_demote=self.demote_on_wire,
-        ):
-            return Classified(Input.ADV_SLOWER_PREEMPT, f"the master is only a last resort: {said}")
-        return Classified(Input.ADV_SLOWER, said)
-
-    def _check_vrrp(self, rules: VrrpRules, packet: ev.PacketReceived, now: float) -> Classified:
-        """VRRPv3's check (core/vrrp.py): the same drops and inputs, priority for timing."""
+        """Validate, then classify (core/carp.py, core/vrrp.py): the drop, or the verdict."""
         master = self.state is State.MASTER
         try:
-            heard = rules.heard(packet, self.demotion, master=master, now=now)
+            if self.vrrp is not None:
+                heard = self.vrrp.heard(packet, self.demotion, master=master, now=now)
+            else:
+                advskew, demote = self.advskew_on_wire, self.demote_on_wire
+                heard = self.carp.heard(packet, master=master, advskew=advskew, demote=demote)
         except wire.DecodeError as error:
             return Classified(Input.PACKET_INVALID, drop=self._receiver.dropped(error, packet, now))
         self.last_master = packet.source
         self.adverts_received += 1
         return Classified(heard.input, heard.reason, mismatch=heard.mismatch)
-
-    def _jump_ahead(self) -> None:
-        """We heard a counter we sent: a replay of our advert, or a FreeBSD/ucarp master that
-        took over during a partition by continuing our count (its counters trail ours by a
-        few). Jumping ahead lets such a peer, which adopts the counters it hears, part ways
-        with us: its next advert carries a counter we never sent and the election goes on."""
-        assert self._counter is not None  # we sent it, so we have a counter
-        self._counter = (self._counter + self.replay.jump(self._rng)) % 2**64
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -415,32 +362,8 @@ class GroupMachine:
     ) -> list[Action]:
         if self.vrrp is not None:  # no counter, no digest: VRRPv3 has no authentication
             return self._after_send(self.vrrp.send(self.demotion, release=bow_out), now, due)
-        # A random start, then one more per advert, for the life of the group. FreeBSD and
-        # ucarp continue the count of the last master they heard instead; we do not: a backup
-        # that takes over because the master's adverts were lost to it would send the very
-        # counters the master (still alive) sends, and receivers that heard both would take
-        # one for a replay (see pycarp.core.replay). No implementation checks continuity.
-        if self._counter is None:
-            counter = self._counter = self._rng.getrandbits(64)
-        else:
-            counter = self._counter = (self._counter + 1) % 2**64
-        self.replay.record_sent(counter)
-        advbase = BOW_OUT_ADVBASE if bow_out else self.settings.advbase
-        advskew = BOW_OUT_ADVSKEW if bow_out else self.advskew_on_wire
-        adv = wire.Advertisement(
-            vhid=self.settings.vhid,
-            advbase=advbase,
-            advskew=advskew,
-            counter=counter,
-            digest=self._signer.sign(counter.to_bytes(8, "big")),
-            demote=self.demote_on_wire,
-        )
-        send = SendAdvertisement(
-            payload=wire.encode(adv),
-            advbase=advbase,
-            advskew=advskew,
-            counter=counter,
-            bow_out=bow_out,
+        send = self.carp.send(
+            bow_out=bow_out, advskew=self.advskew_on_wire, demote=self.demote_on_wire
         )
         return self._after_send(send, now, due)
 
