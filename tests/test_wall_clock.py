@@ -16,10 +16,12 @@ PACKAGES = ("core", "runtime", "platform")
 WALL_CLOCK_IN_TIME = {"time", "time_ns", "localtime", "gmtime", "ctime", "asctime", "strftime"}
 WALL_CLOCK_IN_DATETIME = {"now", "utcnow", "today"}
 REALTIME_CONSTANT = "CLOCK_REALTIME"
-# The one wall-clock read allowed: a captured frame's time stamp. The kernel stamps frames with
-# the wall clock (SO_TIMESTAMPNS), as a pcap file does; the sniffer's fallback for a frame
-# without one must be the same clock. No timer of the daemon depends on it.
-CAPTURE_TIMESTAMPS = {"platform/sniffer.py": ["line 103: time.time"]}
+# The wall-clock reads allowed, all beside the kernel's receive stamps, which are wall-clock
+# (SO_TIMESTAMPNS; there is no monotonic choice): a captured frame's time when it has no stamp
+# (the same clock, as a pcap file's), and the stamp's age when an advert is read, a difference
+# of two wall-clock reads taken close together and clamped (platform/stamps.py says why). No
+# timer of the daemon reads the wall clock.
+CAPTURE_TIMESTAMPS = {"platform/stamps.py": ["line 56: time.time", "line 63: time.time"]}
 
 
 def wall_clock_reads(source: str) -> list[str]:

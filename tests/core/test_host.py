@@ -108,6 +108,25 @@ def test_a_packet_goes_to_the_group_of_its_interface_and_vhid_only() -> None:
     assert host.interface_drops["eth0"].total == host.interface_drops["eth1"].total == 0
 
 
+def test_a_backup_times_the_master_from_when_its_advert_arrived() -> None:
+    """The caller says when the packet reached the host (the kernel's stamp): the master-down
+    timer runs from then, not from when the packet was read; the group's clock still never
+    goes back, so an arrival before the last event it saw counts as that event's time."""
+    ours = settings(1, advskew=100)
+    host, recorder = new_host(("eth0", ours))
+    down = master_down_interval(1, 100)
+    advert = signed_advert(ours, advskew=0)
+    host.receive("eth0", advert, LOWER_PEER, 255, 2.0, arrived=1.9997)
+    assert host.machine(ETH0_1).state is State.BACKUP
+    assert recorder.rearms[-1] == (ETH0_1, 1.9997 + down)
+    host.receive("eth0", signed_advert(ours, advskew=0, counter=1001), LOWER_PEER, 255, 3.0)
+    assert recorder.rearms[-1] == (ETH0_1, 3.0 + down)  # no arrival given: now
+    host.demote("+", 1, 3.5)  # an event at 3.5 (advskew 101 now); the next packet arrived
+    host.receive("eth0", signed_advert(ours, counter=1002), LOWER_PEER, 255, 3.6, arrived=3.4)
+    assert host.machine(ETH0_1).last_now == 3.5
+    assert recorder.rearms[-1] == (ETH0_1, 3.5 + master_down_interval(1, 101))
+
+
 def test_an_unknown_vhid_is_counted_per_interface_and_reported_once_per_sender() -> None:
     host, recorder = new_host(("eth0", settings(1)), ("eth1", settings(1)))
     recorder.clear()

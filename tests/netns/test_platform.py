@@ -12,6 +12,7 @@ import pytest
 from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6
 from pycarp.lab import Lab
 from pycarp.lab.programs import check_status
+from pycarp.platform import stamps
 from pycarp.platform.announce import LinuxAnnouncer
 from pycarp.platform.netlink import NetlinkAddressManager, NetlinkLinkWatcher
 from pycarp.platform.ports import (
@@ -293,6 +294,33 @@ def test_a_socket_hears_another_multicast_group_once_it_joined_it(
         carp = receiver.receive()
         assert carp is not None
         assert carp.destination == (CARP_GROUP_V6 if v6 else CARP_GROUP_V4)
+    finally:
+        sender.close()
+        receiver.close()
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_a_packet_says_how_long_it_waited_in_the_socket(lab: Lab, v6: bool) -> None:
+    """The kernel's receive stamp dates a packet back to its arrival (the core starts a
+    backup's timer from then); a wait beyond ``MAX_WAIT`` is not believed."""
+    sender, receiver = advert_socket(lab, "h1", v6=v6), advert_socket(lab, "h2", v6=v6)
+    try:
+        sender.send(PAYLOAD)
+        assert wait_readable(receiver)
+        time.sleep(0.02)
+        read_at = time.monotonic()
+        packet = receiver.receive()
+        assert packet is not None
+        assert packet.arrived is not None
+        assert 0.02 <= read_at - packet.arrived < stamps.MAX_WAIT
+        sender.send(PAYLOAD)
+        assert wait_readable(receiver)
+        time.sleep(stamps.MAX_WAIT + 0.03)
+        late = receiver.receive()
+        after = time.monotonic()
+        assert late is not None
+        assert late.arrived is not None
+        assert after - stamps.MAX_WAIT - 0.02 <= late.arrived <= after - stamps.MAX_WAIT
     finally:
         sender.close()
         receiver.close()

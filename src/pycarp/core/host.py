@@ -209,15 +209,25 @@ class Host:
         now: float,
         *,
         queued: bool = False,
+        arrived: float | None = None,
     ) -> PacketDropped | None:
         """Hand a received packet to its group. A packet for no group here is counted per
         interface and returned as a drop (``report`` set for the first per reason and sender
-        in a while, as a group's own drops); None: a group took it."""
+        in a while, as a group's own drops); None: a group took it.
+
+        ``arrived``: when the packet reached the host, if the caller knows (the kernel's
+        receive stamp), earlier than ``now`` by the time it waited to be read. The group takes
+        the packet as of then, so a backup's master-down timer runs from the advert's arrival
+        and the process's wake-up and dispatch are not added to every takeover; never before
+        the last time the group was given, since its time only moves forward.
+        """
         vhid = payload[1] if len(payload) > 1 else 0
         key = (interface, vhid)
         group = self.groups.get(key)
         if group is not None:
             packet = ev.PacketReceived(payload=payload, source=source, ttl=ttl, queued=queued)
+            if arrived is not None and arrived < now:
+                now = max(arrived, group.machine.last_now)
             self._feed(group, key, packet, now)
             return None
         stats = self.interface_drops.setdefault(interface, DropStats())

@@ -211,6 +211,12 @@ class GroupMachine:
         settings = self.settings
         return stall_threshold(settings.advbase, settings.dead_ratio, self.advskew_on_wire)
 
+    @property
+    def last_now(self) -> float:
+        """The latest time the machine was given (-inf before the first event): its clock
+        only moves forward."""
+        return self._last_now
+
     def timer_overdue(self, now: float) -> bool:
         """Our deadline passed longer ago than :attr:`stall_threshold`: we were paused."""
         deadline = self.next_deadline

@@ -25,6 +25,9 @@ class ReceivedPacket(typing.NamedTuple):
     destination: IPAddress
     ttl: int
     interface: str
+    # When it arrived (monotonic, the event loop's clock), from the kernel's receive stamp:
+    # earlier than when it was read by the time it waited in the socket. None: unknown.
+    arrived: float | None = None
 
 
 class AdvertSocket(typing.Protocol):

@@ -14,6 +14,8 @@ Why the socket is set up the way it is:
   nothing sent there would arrive otherwise.
 * IPv4 raw sockets hand over the IP header (TTL, addresses come from it); IPv6 raw sockets do
   not, so hop limit and destination come from ``IPV6_RECVHOPLIMIT`` / ``IPV6_RECVPKTINFO``.
+* Every packet carries the kernel's receive time stamp, so the core can start a timer from
+  when an advert arrived rather than from when we read it (``platform/stamps.py``).
 
 Nothing is validated here beyond "is it protocol 112": TTL and the rest are the core's job, so
 that every drop is counted in one place.
@@ -29,6 +31,7 @@ import struct
 import typing
 
 from pycarp.core.constants import CARP_GROUP_V4, CARP_GROUP_V6, CARP_PROTOCOL, CARP_TTL, IPAddress
+from pycarp.platform import stamps
 from pycarp.platform.ports import ReceivedPacket
 
 # DSCP CS7 (network control), what FreeBSD's net.inet.carp.dscp defaults to.
@@ -45,7 +48,7 @@ _MAX_PACKET = 8192
 # 1 KiB of socket memory), so a scheduling hiccup does not drop the real master's adverts.
 _RECEIVE_BUFFER = 16 * 1024 * 1024
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-_ANCILLARY_SPACE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
+_ANCILLARY_SPACE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + stamps.STAMP_SPACE + 64
 
 
 def _ip_mreqn(group: int, address: int, ifindex: int) -> bytes:
@@ -129,14 +132,16 @@ class IPv4AdvertSocket(_AdvertSocketBase):
     def receive(self) -> ReceivedPacket | None:
         while True:
             try:
-                data = self._sock.recv(_MAX_PACKET)
+                data, ancillary, _flags, _address = self._sock.recvmsg(
+                    _MAX_PACKET, stamps.STAMP_SPACE
+                )
             except (BlockingIOError, InterruptedError):
                 return None
-            packet = self._parse(data)
+            packet = self._parse(data, stamps.arrival(ancillary))
             if packet is not None:
                 return packet
 
-    def _parse(self, data: bytes) -> ReceivedPacket | None:
+    def _parse(self, data: bytes, arrived: float | None = None) -> ReceivedPacket | None:
         if len(data) < 20 or data[0] >> 4 != 4:
             return None
         header_len = (data[0] & 0x0F) * 4
@@ -148,6 +153,7 @@ class IPv4AdvertSocket(_AdvertSocketBase):
             destination=_ipv4(data[16:20]),
             ttl=data[8],
             interface=self.interface,
+            arrived=arrived,
         )
 
 
@@ -175,6 +181,7 @@ class IPv6AdvertSocket(_AdvertSocketBase):
             return None
         hop_limit = -1
         destination = ipaddress.IPv6Address(0)
+        arrived = stamps.arrival(ancillary)
         for level, kind, value in ancillary:
             if level != socket.IPPROTO_IPV6:
                 continue
@@ -188,6 +195,7 @@ class IPv6AdvertSocket(_AdvertSocketBase):
             destination=destination,
             ttl=hop_limit,
             interface=self.interface,
+            arrived=arrived,
         )
 
 
@@ -273,6 +281,7 @@ def _configure_v4(
 ) -> None:
     sock.setblocking(False)
     _enlarge_receive_buffer(sock)
+    stamps.enable(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, CARP_TTL)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, CARP_TRAFFIC_CLASS)
@@ -285,6 +294,7 @@ def _configure_v4(
 def _configure_v6(sock: socket.socket, interface: str, ifindex: int) -> None:
     sock.setblocking(False)
     _enlarge_receive_buffer(sock)
+    stamps.enable(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, CARP_TTL)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, CARP_TRAFFIC_CLASS)

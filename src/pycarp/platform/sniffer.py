@@ -19,16 +19,15 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
-import time
 
 from pycarp import pcap
+from pycarp.platform import stamps
 
 ETH_P_ALL = 0x0003
 _SOL_PACKET = 263
 _PACKET_ADD_MEMBERSHIP = 1
 _PACKET_MR_ALLMULTI = 2
 _SO_ATTACH_FILTER = 26
-_SO_TIMESTAMPNS = 35
 _ARPHRD_ETHER = 1
 _ARPHRD_LOOPBACK = 772
 MAX_FRAME = 65535
@@ -78,7 +77,7 @@ class Sniffer:
                 self._attach_filter()
             membership = struct.pack("iHH8s", index, _PACKET_MR_ALLMULTI, 0, b"")
             self._socket.setsockopt(_SOL_PACKET, _PACKET_ADD_MEMBERSHIP, membership)
-            self._socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            stamps.enable(self._socket)
         except OSError as error:
             self._socket.close()
             raise SnifferError(f"cannot watch {interface}: {error.strerror}") from None
@@ -96,11 +95,7 @@ class Sniffer:
             frame, ancillary, _flags, _address = self._socket.recvmsg(MAX_FRAME, 64)
         except TimeoutError:
             return None
-        for level, kind, data in ancillary:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
-                seconds, nanoseconds = struct.unpack_from("qq", data)
-                return seconds + nanoseconds / 1e9, frame
-        return time.time(), frame  # no kernel timestamp (Linux always gives one)
+        return stamps.stamp_or_now(ancillary), frame
 
     def close(self) -> None:
         self._socket.close()

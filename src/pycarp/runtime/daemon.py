@@ -342,6 +342,7 @@ class Daemon:
             packet.ttl,
             self._now(),
             queued=queued,
+            arrived=packet.arrived,
         )
         if drop is not None and drop.report:
             self.stream.publish(
