@@ -29,6 +29,7 @@ from pycarp.core.table import State
 from pycarp.observe import facts
 from pycarp.observe.stream import Published
 from pycarp.runtime.daemon import Daemon
+from pycarp.runtime.timers import Timers
 
 from . import virtual_time
 from .fakes import FakeHost
@@ -83,6 +84,7 @@ class Node:
         reload: Callable[[], DaemonConfig] | None = None,
         seed: int = 1,
         tracks: Sequence[TrackConfig] = (),
+        timers: Timers | None = None,
     ) -> None:
         self.host = host
         self.transitions: list[Transition] = []
@@ -92,6 +94,7 @@ class Node:
             rng=random.Random(seed),
             on_state=self._record,
             reload=reload,
+            timers=timers,
         )
         self.task: asyncio.Task[int] | None = None
 

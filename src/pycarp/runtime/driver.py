@@ -116,6 +116,8 @@ class GroupDriver:
         self._loop = asyncio.get_running_loop()
         self._timers = timers or LoopTimers(self._loop)  # the daemon's (runtime/timers.py)
         self._timer: Timer | None = None
+        self._armed_for = 0.0  # when self._timer fires (meaningful while it is set)
+        self._wanted: float | None = None  # the core's deadline, which may be later
         self.last_change: StateChanged | None = None
         # While the timer callback runs, the state change is told after the advert has left
         # (see _deadline_reached); None: told at once.
@@ -145,15 +147,31 @@ class GroupDriver:
         asyncio runs socket callbacks before due timers, and every packet fed (a dropped one
         too) reaches the core: cancelling and re-creating an unchanged timer for each would
         push a due timer behind the next packet forever, so a flood would starve it.
+
+        A deadline that moved later leaves the armed timer alone: a backup's moves with every
+        advert it hears, 5,100 times a second for 255 groups at 0.05 s. The timer then fires
+        early, finds the deadline still ahead and re-arms for it (:meth:`_deadline_reached`),
+        once per master-down instead of a cancel and a re-arm per advert.
         """
-        self.stop_timer()
-        if deadline is not None:
-            self._timer = self._timers.call_at(deadline, self._deadline_reached)
+        self._wanted = deadline
+        if deadline is None:
+            self._cancel_timer()
+        elif self._timer is None or deadline < self._armed_for:
+            self._cancel_timer()
+            self._arm(deadline)
 
     def stop_timer(self) -> None:
+        self._wanted = None
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _arm(self, deadline: float) -> None:
+        self._timer = self._timers.call_at(deadline, self._deadline_reached)
+        self._armed_for = deadline
 
     def _deadline_reached(self) -> None:
         """Read what the network already delivered, then let the timer speak.
@@ -167,6 +185,10 @@ class GroupDriver:
         """
         self._timer = None
         if self.key not in self._host.groups:
+            return
+        wanted = self._wanted
+        if wanted is not None and wanted > self._loop.time():  # moved later since armed
+            self._arm(wanted)
             return
         machine = self.machine
         if self._read_pending is not None and (
