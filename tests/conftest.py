@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import typing
 
 import pytest
@@ -10,6 +11,13 @@ import pytest
 from pycarp.lab.lab import Lab
 from pycarp.lab.namespaces import list_namespaces
 from pycarp.lab.naming import owned_prefix
+
+# A shell starts a background job (`cmd &` without job control, as `nohup` or a CI runner may)
+# with SIGINT ignored, and an ignored signal stays ignored across exec: Python then installs no
+# KeyboardInterrupt handler, here or in the daemons and demos the tests start, and the Ctrl-C
+# tests fail for a reason that is not pycarp's. Ctrl-C behaves as in a terminal for the suite.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

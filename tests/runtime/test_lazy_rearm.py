@@ -25,6 +25,8 @@ BACKUP_SKEW = 100
 class CountingTimers:
     """asyncio's timers, counting how often a timer is armed."""
 
+    precise = False
+
     def __init__(self) -> None:
         self.armed = 0
         self._timers: LoopTimers | None = None
@@ -34,6 +36,9 @@ class CountingTimers:
             self._timers = LoopTimers(asyncio.get_running_loop())
         self.armed += 1
         return self._timers.call_at(when, callback)
+
+    def earliest(self) -> float | None:
+        return None
 
     def close(self) -> None:
         pass

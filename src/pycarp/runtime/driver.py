@@ -37,9 +37,10 @@ from pycarp.observe import facts
 from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, Platform
 from pycarp.runtime.address_work import AddressWork
+from pycarp.runtime.deadline import DeadlineTimer
 from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
 from pycarp.runtime.serial import SerialQueue
-from pycarp.runtime.timers import LoopTimers, Timer, Timers
+from pycarp.runtime.timers import LoopTimers, Timers
 
 log = logging.getLogger("pycarp")
 
@@ -115,9 +116,10 @@ class GroupDriver:
         self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
         self._timers = timers or LoopTimers(self._loop)  # the daemon's (runtime/timers.py)
-        self._timer: Timer | None = None
-        self._armed_for = 0.0  # when self._timer fires (meaningful while it is set)
-        self._wanted: float | None = None  # the core's deadline, which may be later
+        self._deadline = DeadlineTimer(self._timers, self._loop, self._deadline_reached)
+        # While a takeover computed ahead of its deadline runs: the deadline its advert waits
+        # for (runtime/deadline.py).
+        self._send_at: float | None = None
         self.last_change: StateChanged | None = None
         # While the timer callback runs, the state change is told after the advert has left
         # (see _deadline_reached); None: told at once.
@@ -146,34 +148,16 @@ class GroupDriver:
 
         asyncio runs socket callbacks before due timers, and every packet fed (a dropped one
         too) reaches the core: cancelling and re-creating an unchanged timer for each would
-        push a due timer behind the next packet forever, so a flood would starve it.
-
-        A deadline that moved later leaves the armed timer alone: a backup's moves with every
-        advert it hears, 5,100 times a second for 255 groups at 0.05 s. The timer then fires
-        early, finds the deadline still ahead and re-arms for it (:meth:`_deadline_reached`),
-        once per master-down instead of a cancel and a re-arm per advert.
+        push a due timer behind the next packet forever, so a flood would starve it. A
+        deadline that moves later is not even re-armed (runtime/deadline.py).
         """
-        self._wanted = deadline
-        if deadline is None:
-            self._cancel_timer()
-        elif self._timer is None or deadline < self._armed_for:
-            self._cancel_timer()
-            self._arm(deadline)
+        takeover = deadline is not None and self.machine.state is State.BACKUP
+        self._deadline.set(deadline, takeover=takeover)
 
     def stop_timer(self) -> None:
-        self._wanted = None
-        self._cancel_timer()
+        self._deadline.stop()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _arm(self, deadline: float) -> None:
-        self._timer = self._timers.call_at(deadline, self._deadline_reached)
-        self._armed_for = deadline
-
-    def _deadline_reached(self) -> None:
+    def _deadline_reached(self, deadline: float, ahead: bool) -> None:
         """Read what the network already delivered, then let the timer speak.
 
         After the process was frozen (SIGSTOP, a suspended VM) the expired timer runs before
@@ -182,25 +166,29 @@ class GroupDriver:
         marked as queued, so that the core judges them by the timer's lateness. A master on
         time has nothing to learn from them before it advertises, and under a flood reading
         them first would only delay the advert.
+
+        ``ahead``: a takeover woken before its deadline (runtime/deadline.py). Unless what was
+        read moved the deadline, the core runs as of the deadline and the advert waits for it.
         """
-        self._timer = None
         if self.key not in self._host.groups:
-            return
-        wanted = self._wanted
-        if wanted is not None and wanted > self._loop.time():  # moved later since armed
-            self._arm(wanted)
             return
         machine = self.machine
         if self._read_pending is not None and (
             machine.state is not State.MASTER or machine.timer_overdue(self._loop.time())
         ):
             self._read_pending(True)
+            if ahead and self._deadline.armed:  # an advert came: the takeover is off
+                return
         # A takeover's log line and events cost ~0.5-0.9 ms before its advert could leave:
         # the peers and the clients wait for the advert, nobody for the log line.
         self._held = []
+        self._send_at = deadline if ahead else None
         try:
-            self._host.timer(self.key, self._loop.time())
+            self._host.timer(self.key, deadline if ahead else self._loop.time())
         finally:
+            if self._send_at is not None:  # no advert waited for the deadline: wait here
+                self._deadline.hold_until_due(self._send_at)
+                self._send_at = None
             held, self._held = self._held, None
             for change in held:
                 self._tell_change(change)
@@ -253,6 +241,9 @@ class GroupDriver:
         Nothing may escape: this runs in the timer callback, and an exception there would
         leave the group MASTER with its addresses, never advertising, its timer never re-armed.
         """
+        if self._send_at is not None:  # a takeover computed ahead: not before its deadline
+            self._deadline.hold_until_due(self._send_at)
+            self._send_at = None
         try:
             self._socket.send(action.payload, self.config.destination)
         except OSError as error:

@@ -38,9 +38,18 @@ class Timer(Protocol):
 
 
 class Timers(Protocol):
-    """Call ``callback`` once at loop time ``when`` (or as soon as possible after it)."""
+    """Call ``callback`` once at loop time ``when`` (or as soon as possible after it).
+
+    ``precise``: callbacks run within a fraction of a millisecond of their time, on the real
+    monotonic clock (what lets a takeover be computed ahead and sent on its deadline,
+    runtime/deadline.py); ``earliest()``: the time of the next live entry, if known.
+    """
+
+    precise: bool
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer: ...
+
+    def earliest(self) -> float | None: ...
 
     def close(self) -> None: ...
 
@@ -48,11 +57,16 @@ class Timers(Protocol):
 class LoopTimers:
     """asyncio's own timers (millisecond resolution, epoll's slack on long waits)."""
 
+    precise = False
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         return self._loop.call_at(when, callback)
+
+    def earliest(self) -> float | None:
+        return None  # asyncio's queue is its own
 
     def close(self) -> None:
         pass
@@ -108,6 +122,8 @@ class TimerfdTimers:
     one, so a backup whose deadline every advert pushes back never wakes for a stale one.
     """
 
+    precise = True
+
     def __init__(self, loop: asyncio.AbstractEventLoop, libc: ctypes.CDLL) -> None:
         self._loop = loop
         self._libc = libc
@@ -130,6 +146,13 @@ class TimerfdTimers:
         if not self._firing and (self._armed_for is None or when < self._armed_for):
             self._arm(when)
         return entry
+
+    def earliest(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+            self._dead -= 1
+        return heap[0][0] if heap else None
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -175,12 +198,9 @@ class TimerfdTimers:
 
     def _rearm(self) -> None:
         """Drop cancelled entries from the top and arm the timerfd for the first live one."""
-        heap = self._heap
-        while heap and heap[0][2].cancelled:
-            heapq.heappop(heap)
-            self._dead -= 1
-        if heap:
-            self._arm(heap[0][0])
+        first = self.earliest()
+        if first is not None:
+            self._arm(first)
         elif self._armed_for is not None:
             self._arm(None)
 
