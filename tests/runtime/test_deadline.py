@@ -44,13 +44,18 @@ async def _calls(arrange: str) -> tuple[float, list[Call]]:
     timers = _timerfd(loop)
     calls: list[Call] = []
     timer = DeadlineTimer(
-        timers, loop, lambda deadline, ahead: calls.append((deadline, ahead, loop.time()))
+        timers,
+        loop,
+        lambda deadline, ahead: calls.append((deadline, ahead, loop.time())),
+        busy=lambda: arrange == "worker busy",
     )
     due = loop.time() + 0.3
     if arrange == "takeover":
         timer.set(due, takeover=True)
     elif arrange == "advert":
         timer.set(due)
+    elif arrange == "worker busy":
+        timer.set(due, takeover=True)
     elif arrange == "another first":
         timers.call_at(due - 0.01, lambda: None)
         timer.set(due, takeover=True)
@@ -78,8 +83,8 @@ def test_a_takeover_is_due_ahead_and_holding_reaches_its_deadline() -> None:
     assert after_hold >= 0
 
 
-@pytest.mark.parametrize("arrange", ["advert", "another first"])
-def test_no_lead_for_an_advert_or_when_another_deadline_comes_first(arrange: str) -> None:
+@pytest.mark.parametrize("arrange", ["advert", "another first", "worker busy"])
+def test_no_lead_for_an_advert_another_deadline_first_or_a_busy_worker(arrange: str) -> None:
     due, calls = run_on_wall_clock(_calls(arrange))
     ((deadline, ahead, at),) = calls
     assert (deadline, ahead) == (due, False)

@@ -67,6 +67,11 @@ class AddressWork:
         if error is not None:
             raise error
 
+    @property
+    def busy(self) -> bool:
+        """A worker-thread call is running or queued (a takeover should not hold the loop)."""
+        return self._worker is not None and not self._worker.done()
+
     def _wake(self) -> None:
         if self._worker is None or self._worker.done():
             # Started, not run: what else is asked in this turn of the loop joins the batch.

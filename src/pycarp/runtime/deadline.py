@@ -14,8 +14,9 @@ Two things about a group's single deadline are worth doing outside the core:
   cancels the takeover), runs the core *as of the deadline*, and the advert waits in a short
   spin for the deadline itself (:meth:`DeadlineTimer.hold_until_due`). Never before it: the
   advert leaves at the deadline or after, never early. Only when no other timer of the daemon
-  is due first, so a burst of takeovers (1,000 groups failing over at once) spins for none;
-  each then runs on its deadline as before.
+  is due first and no address work is running in the worker thread (which the spin would keep
+  from the interpreter), so a burst of takeovers (1,000 groups failing over at once) spins
+  for none; each then runs on its deadline as before.
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ DueCallback = Callable[[float, bool], None]
 class DeadlineTimer:
     """The armed timer behind one group's core deadline."""
 
-    def __init__(self, timers: Timers, loop: asyncio.AbstractEventLoop, on_due: DueCallback):
+    def __init__(
+        self,
+        timers: Timers,
+        loop: asyncio.AbstractEventLoop,
+        on_due: DueCallback,
+        busy: Callable[[], bool] = lambda: False,
+    ):
         self._timers = timers
         self._loop = loop
         self._on_due = on_due
+        self._busy = busy  # other work the spin would hold up (the address worker)
         self._timer: Timer | None = None
         self._deadline = 0.0  # the deadline self._timer serves (meaningful while it is set)
         self._wanted: float | None = None  # the core's deadline, which may be later
@@ -96,8 +104,9 @@ class DeadlineTimer:
             self._on_due(deadline, False)
             return
         earliest = self._timers.earliest()
-        if earliest is not None and earliest < deadline:
-            # Another deadline comes first: do not hold the loop for this one. Plain timer.
+        if (earliest is not None and earliest < deadline) or self._busy():
+            # Another deadline comes first, or the worker thread has work: do not hold the
+            # loop for this one. A plain timer on the deadline.
             self._timer = self._timers.call_at(deadline, self._fired)
             return
         self._on_due(deadline, True)

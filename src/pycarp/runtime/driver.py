@@ -116,7 +116,12 @@ class GroupDriver:
         self._read_pending = read_pending
         self._loop = asyncio.get_running_loop()
         self._timers = timers or LoopTimers(self._loop)  # the daemon's (runtime/timers.py)
-        self._deadline = DeadlineTimer(self._timers, self._loop, self._deadline_reached)
+        self._deadline = DeadlineTimer(
+            self._timers,
+            self._loop,
+            self._deadline_reached,
+            busy=lambda: self._address_work.busy,
+        )
         # While a takeover computed ahead of its deadline runs: the deadline its advert waits
         # for (runtime/deadline.py).
         self._send_at: float | None = None
