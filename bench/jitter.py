@@ -1,7 +1,9 @@
 """Advertisement jitter and false failovers of a busy pycarp, over minutes.
 
 h1 is master of N groups (default 255, advbase 1, advskew 0) in one pycarp process pinned to
-CPU 0; h2 is backup of the same groups (advskew 100), unpinned. ``--interval`` runs them
+CPU 0; h2 is backup of the same groups (advskew 100), unpinned (``--backup-cpu 1`` pins it
+beside the hog, as if it ran on another machine: then CPU 0 is the master's alone, to tell the
+master's own cost from the two daemons' sharing one core). ``--interval`` runs them
 faster: CARP with advbase 0 below a second (advskews chosen as in benchlib/peers.py, e.g.
 0.05 s: 13/256 s and a backup waiting 3 x 14/256 s), or VRRPv3 with ``--protocol vrrp3``
 (priorities 250 / 156). ``--baseline SRC`` adds, in each run, the same trial with pycarp from
@@ -78,7 +80,15 @@ def pinned(cpus: set[int]) -> typing.Iterator[None]:
         os.sched_setaffinity(0, previous)
 
 
-def trial(peer: Peer, groups: int, seconds: float, hog: bool, workdir: pathlib.Path) -> Outcome:
+def trial(
+    peer: Peer,
+    groups: int,
+    seconds: float,
+    hog: bool,
+    workdir: pathlib.Path,
+    *,
+    backup_cpu: int | None = None,
+) -> Outcome:
     layout = plan(groups, 1)
     nominal = peer.advert_interval
     with (
@@ -99,7 +109,8 @@ def trial(peer: Peer, groups: int, seconds: float, hog: bool, workdir: pathlib.P
                 program=peer.program(),
             )
         wait_all(master, "MASTER", layout, 60)
-        with gclog.logged(gc_dir):
+        backup_cpus = set(os.sched_getaffinity(0)) if backup_cpu is None else {backup_cpu}
+        with pinned(backup_cpus), gclog.logged(gc_dir):
             backup = start_pycarp(
                 lab,
                 "h2",
@@ -203,6 +214,13 @@ def main() -> int:
             "--protocol", choices=("carp", "vrrp3"), default="carp", help="pycarp's mode"
         )
         parser.add_argument(
+            "--backup-cpu",
+            type=int,
+            choices=(DAEMON_CPU, HOG_CPU),
+            default=None,
+            help="pin h2's pycarp to this CPU (default: unpinned)",
+        )
+        parser.add_argument(
             "--baseline",
             metavar="SRC",
             default="",
@@ -228,6 +246,7 @@ def main() -> int:
     runner.header(
         f"jitter: {args.groups} master groups, {minutes:g} min, "
         f"{'CPU hog on CPU 1' if hog else 'no hog'}, {peers[0].label}"
+        + ("" if args.backup_cpu is None else f", h2 pinned to CPU {args.backup_cpu}")
     )
     for peer in peers:
         reason = peer.unavailable()
@@ -241,7 +260,9 @@ def main() -> int:
                 workdir = pathlib.Path(scratch) / f"run{run}-{index}"
                 workdir.mkdir()
                 try:
-                    outcome = trial(peer, args.groups, minutes * 60, hog, workdir)
+                    outcome = trial(
+                        peer, args.groups, minutes * 60, hog, workdir, backup_cpu=args.backup_cpu
+                    )
                 except (LabError, subprocess.TimeoutExpired) as error:
                     runner.progress(f"run {run} {peer.label}: FAILED: {error}")
                     continue
