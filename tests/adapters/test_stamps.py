@@ -42,3 +42,11 @@ def test_the_arrival_is_on_the_monotonic_clock_dated_back_by_the_wait() -> None:
     after = time.monotonic()
     assert before - 0.010 - 0.005 <= arrived <= after - 0.010
     assert before <= stamps.arrival([]) <= time.monotonic()  # no stamp: now
+
+
+def test_the_arrival_is_never_dated_back_beyond_the_bound_nor_ahead_of_now() -> None:
+    before = time.monotonic()
+    stepped_back = stamps.arrival([stamp_message(time.time() - 3600)])
+    assert before - stamps.MAX_WAIT <= stepped_back <= time.monotonic() - stamps.MAX_WAIT
+    ahead = stamps.arrival([stamp_message(time.time() + 3600)])
+    assert before <= ahead <= time.monotonic()
