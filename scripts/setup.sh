@@ -11,7 +11,7 @@ need_apt=()
 # Keep in step with PACKAGES in src/pycarp/lab/programs.py; tests/test_external_programs.py
 # fails when a program is used but not listed here.
 for pair in ip:iproute2 setpriv:util-linux nft:nftables ucarp:ucarp tshark:tshark tcpdump:tcpdump ping:iputils-ping \
-  keepalived:keepalived arping:arping taskset:util-linux systemd-analyze:systemd; do
+  keepalived:keepalived arping:arping curl:curl taskset:util-linux systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 # The tests need Thomas Habets' arping (package arping); iputils-arping installs another

@@ -66,7 +66,8 @@ ARGV_AT = {
 # Calls whose first argument is the program itself (not a list).
 PROGRAM_AT = {"create_subprocess_exec": 0, "spawnlp": 1, "execlp": 0}
 # Calls that run a fixed program.
-IMPLIED = {"ip_batch": "ip"}
+# ``check_argv``'s argv is not run by the caller but by a daemon's health track (a config value).
+IMPLIED = {"ip_batch": "ip", "check_argv": "curl"}
 NETNS_EXEC = ["ip", "netns", "exec"]  # followed by the namespace, then the program
 
 

@@ -1,7 +1,7 @@
 """pycarp and keepalived each following a web service with the same check, for bench/track_failover.
 
-Both run the *same* check program (a ``/bin/sh`` script that execs the lab's ``python3``
-urllib GET, :func:`pycarp.lab.services.check_argv`) at the same interval, timeout, fall and
+Both run the *same* check program (a ``/bin/sh`` script that execs the lab's ``curl`` GET,
+:func:`pycarp.lab.services.check_argv`) at the same interval, timeout, fall and
 rise, so what differs is the daemon, not the check:
 
 * pycarp: a ``[[track]]`` in its TOML file; ``fault`` (no weight: hand over and stay out) or

@@ -180,10 +180,18 @@ def _tell(story: Story) -> str | None:
     except (DemoError, LabError) as error:
         story.screen.warn(f"the demo did not go as expected: {error}")
         for host, daemon in sorted(story.daemons.items()):
-            for line in daemon.log().splitlines()[-4:]:
+            for line in _telling_lines(daemon.log().splitlines()):
                 story.screen.detail(f"{host}: {line}")
         return str(error)
     return None
+
+
+def _telling_lines(lines: list[str], last: int = 4, warnings: int = 3) -> list[str]:
+    """A log's last ``last`` lines, after its latest ``warnings`` WARNING/ERROR lines before
+    them: the cause (a failed health check, an error) is often older than the end."""
+    head, tail = lines[:-last], lines[-last:]
+    flagged = [line for line in head if " WARNING " in line or " ERROR " in line]
+    return flagged[-warnings:] + tail
 
 
 def _summary(screen: Screen, story: Story) -> None:

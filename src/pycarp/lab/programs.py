@@ -24,6 +24,8 @@ PACKAGES: dict[str, str] = {
     # Thomas Habets' arping: the tests read its "60 bytes from MAC (IP)" lines and need it to
     # report every answer (duplicates). iputils-arping is another program with the same name.
     "arping": "arping",
+    # The lab's health-track check (lab/services.py): a GET of the host's own page.
+    "curl": "curl",
     "ip": "iproute2",
     "keepalived": "keepalived",
     "nft": "nftables",
