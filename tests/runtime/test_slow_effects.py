@@ -6,6 +6,10 @@ loop's clock per change, and every advert's time on the fake segment is exact.
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from pycarp.core.table import State
 
 from .fakes import FakeHost, FakeSegment
@@ -35,3 +39,28 @@ def test_slow_netlink_delays_no_advert_and_no_election() -> None:
             assert host.addresses.addresses("eth0") == set()
 
     run(scenario())
+
+
+def test_a_stop_during_a_slow_claim_skips_the_queued_announcement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found at 10,000 groups (tests/netns/test_scale_shutdown.py): a group stopped while its
+    claim was still running left the host, and the announcement queued behind the claim then
+    asked the host for the group's state: "effect failed", KeyError. Now it is skipped, and
+    the addresses are still released."""
+
+    async def scenario() -> None:
+        host = FakeHost(SOURCE, {"eth0": FakeSegment()}, address_delay=0.5)
+        node = Node(host, [group(source=SOURCE, addresses=ADDRESSES)])
+        async with running(node):
+            await wait_until(lambda: node.state() is State.MASTER, 2, "master")
+            # The two stale addresses' release ran first; the claim of two takes 1 s.
+            await wait_until(lambda: len(host.addresses.addresses("eth0")) == 1, 2, "claiming")
+            assert host.announcer.calls == []  # the announcement waits behind the claim
+            assert await stop(node) == 0
+            assert host.addresses.addresses("eth0") == set()
+            assert host.announcer.calls == []
+
+    with caplog.at_level(logging.WARNING, logger="pycarp"):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

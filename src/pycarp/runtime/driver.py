@@ -378,8 +378,9 @@ class GroupDriver:
     def _still_master(self, what: str) -> bool:
         """Claims and announcements are level-triggered: by the time a queued one runs, the
         group may have stepped down again (e.g. a backup that answered a bow-out and then heard
-        a better one). Acting on a stale claim would draw clients to us for a moment."""
-        if self.machine.state is State.MASTER:
+        a better one). Acting on a stale claim would draw clients to us for a moment. At
+        shutdown the group has left the host while its queue drains: it is master no more."""
+        if self.key in self._host.groups and self.machine.state is State.MASTER:
             return True
         log.debug("%s: %s skipped: no longer master", self.config.name, what)
         return False
