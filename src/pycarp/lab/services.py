@@ -6,8 +6,9 @@ that service: it is in every Python, binds inside the host's namespace (all its 
 it also answers on the virtual address once the host holds it) and is killed by its PID.
 
 The check is the program a user would write: ``curl`` with a timeout and no proxy. The client
-asks from inside the client's namespace in this process (:meth:`Lab.inside`): a request costs a socket, not an
-interpreter start, which is what lets a benchmark time the first answer to a few milliseconds.
+asks from inside the client's namespace in this process (:meth:`Lab.inside`): a request costs a
+socket, not an interpreter start, which is what lets a benchmark time the first answer to a few
+milliseconds.
 """
 
 from __future__ import annotations
