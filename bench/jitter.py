@@ -38,7 +38,7 @@ import tempfile
 import time
 import typing
 
-from benchlib import gclog, runner
+from benchlib import gclog, runner, steal
 from benchlib.beacons import Beacon, BridgeCapture
 from benchlib.groups import changes, plan, wait_all, write_groups
 from benchlib.peers import Peer
@@ -55,6 +55,7 @@ HOG = (
     "    pass\n"
 )
 DAEMON_CPU, HOG_CPU = 0, 1
+STEAL_WINDOW = 0.25  # seconds: about the backup's master-down at a 0.05 s interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Outcome:
     seconds: float
     collections: list[gclog.Collection]  # h1's pycarp, during the run
     worst_at: float  # wall time of the advert that deviated most
+    steal: steal.StealSampler  # the hypervisor's steal, sampled over the run
+    failover_walls: list[float]  # wall time of each false failover's state change
 
 
 @contextlib.contextmanager
@@ -129,11 +132,12 @@ def trial(
             )
         began_wall, began = time.time(), time.monotonic()
         cpu_before = cpu(master.pid)
-        for _ in range(int(seconds) + 1):  # bounded: one look a second
-            if time.monotonic() - began >= seconds:
-                break
-            _check_alive(master, backup)
-            time.sleep(min(1.0, max(0.0, seconds - (time.monotonic() - began))))
+        with steal.StealSampler(limit=seconds + 10) as stolen:
+            for _ in range(int(seconds) + 1):  # bounded: one look a second
+                if time.monotonic() - began >= seconds:
+                    break
+                _check_alive(master, backup)
+                time.sleep(min(1.0, max(0.0, seconds - (time.monotonic() - began))))
         elapsed = time.monotonic() - began
         cpu_after = cpu(master.pid)
         ended_wall = time.time()
@@ -146,6 +150,11 @@ def trial(
             f"{daemon.node}: {c.vhid}@{c.interface} {c.old} -> {c.new} ({c.reason})"
             for daemon in (master, backup)
             for c in changes(daemon)[settled[daemon.node] :]
+        ]
+        failover_walls = [
+            float(e["wall"])
+            for daemon in (master, backup)
+            for e in daemon.events("state_changed")[settled[daemon.node] :]
         ]
         capture.stop()
         beacons = capture.beacons()
@@ -172,6 +181,8 @@ def trial(
         seconds=elapsed,
         collections=collections,
         worst_at=worst_at,
+        steal=stolen,
+        failover_walls=failover_walls,
     )
 
 
@@ -297,6 +308,22 @@ def report(run: int, peer: Peer, outcome: Outcome) -> None:
         "collections in the 0.5 s before the worst advert: "
         + (", ".join(f"gen {c.generation} {c.milliseconds:.2f} ms" for c in near) or "none")
     )
+    stolen = outcome.steal
+    end = stolen.times[-1] if stolen.times else 0.0
+    start = stolen.times[0] if stolen.times else 0.0
+    lost, lost_cpu, lost_at = stolen.worst_window(STEAL_WINDOW)
+    print(
+        f"stolen by the hypervisor: {steal.describe(stolen.total(start, end)) or 'not sampled'}; "
+        f"worst {STEAL_WINDOW:g} s: {lost * 1000:.0f} ms of CPU {lost_cpu}"
+        + (f" ({lost_at - start:.1f} s into the run)" if lost else "")
+        + "; in the 0.5 s before the worst advert: "
+        + (steal.describe(stolen.total(outcome.worst_at - 0.5, outcome.worst_at)) or "-")
+    )
+    for at in outcome.failover_walls[:10]:
+        print(
+            f"  false failover at {at - start:.1f} s: stolen in the {STEAL_WINDOW:g} s before: "
+            + (steal.describe(stolen.total(at - STEAL_WINDOW, at)) or "-")
+        )
     found = outcome.false_failovers
     per_node = {
         node: sum(1 for line in found if line.startswith(f"{node}:")) for node in ("h1", "h2")
