@@ -6,11 +6,17 @@ loop's clock per change, and every advert's time on the fake segment is exact.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
 
+from pycarp.core.constants import IPInterface
 from pycarp.core.table import State
+from pycarp.observe import facts
+from pycarp.observe.stream import Published
+from pycarp.runtime.address_work import Outcome
 
 from .fakes import FakeHost, FakeSegment
 from .support import Node, group, run, running, spacing_of_master_adverts, stop, wait_until
@@ -64,3 +70,37 @@ def test_a_stop_during_a_slow_claim_skips_the_queued_announcement(
     with caplog.at_level(logging.WARNING, logger="pycarp"):
         run(scenario())
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_takeover_asks_for_its_addresses_before_the_next_turn_of_the_loop() -> None:
+    """In a burst of 1,000 takeovers every turn of the loop is long: a claim that went
+    through its group's queue first reached the address worker some turns later
+    (bench/scale.py). With nothing of the group's queued, the worker is asked at once."""
+
+    async def scenario() -> None:
+        host = FakeHost(SOURCE, {"eth0": FakeSegment()})
+        node = Node(host, [group(source=SOURCE, addresses=ADDRESSES)])
+        loop = asyncio.get_running_loop()
+        work = node.daemon.address_work
+        asked: list[bool] = []
+        seen_next_turn: list[int] = []
+        ask = work.ask
+
+        def recording_ask(
+            add: bool, interface: str, prefixes: Sequence[IPInterface]
+        ) -> asyncio.Future[list[Outcome]]:
+            asked.append(add)
+            return ask(add, interface, prefixes)
+
+        def on_fact(published: Published) -> None:
+            fact = published.fact
+            if isinstance(fact, facts.StateChanged) and fact.new == State.MASTER.value:
+                loop.call_soon(lambda: seen_next_turn.append(asked.count(True)))
+
+        work.ask = recording_ask  # type: ignore[method-assign]
+        node.daemon.stream.subscribe(on_fact)
+        async with running(node):
+            await wait_until(lambda: len(host.addresses.addresses("eth0")) == 2, 3, "claimed")
+        assert seen_next_turn == [1]
+
+    run(scenario())

@@ -106,6 +106,8 @@ def sleep_in_worker(delay: float) -> None:
     A fake's slowness (a netlink call that takes 2 s) is then virtual time on the virtual loop,
     and the thread does not hold the clock back while it waits.
     """
+    if delay <= 0:  # no slowness asked: no need of the loop (which may be held meanwhile)
+        return
     loop = getattr(_worker, "loop", None)
     if loop is None:  # an ordinary loop: real time is its time
         threading.Event().wait(delay)

@@ -94,7 +94,7 @@ class Daemon:
             }
         )
         self._services = Services(self)
-        self._address_work = AddressWork(platform)  # every group's, batched together
+        self.address_work = AddressWork(platform)  # every group's, batched together
         self._vmacs = VirtualMacGroups(platform, self.stream)
         self.tracks = TrackRunner(self)  # health tracks, started with the services
 
@@ -174,7 +174,7 @@ class Daemon:
             read_pending=functools.partial(self._on_readable, sock),
             hook_secrets=self._hook_secrets,
             timers=self._timers,
-            address_work=self._address_work,
+            address_work=self.address_work,
         )
         self.drivers[group.key] = driver
         self._workers[group.key] = [

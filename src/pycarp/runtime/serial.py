@@ -27,9 +27,16 @@ class SerialQueue:
         self.failures = 0
         self._jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._current: asyncio.Task[None] | None = None
+        self._unfinished = 0  # jobs submitted and not yet done (queued, handed over, running)
 
     def submit(self, job: Job) -> None:
+        self._unfinished += 1
         self._jobs.put_nowait(job)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or running: whatever is asked now comes after nothing of this queue."""
+        return self._unfinished == 0
 
     def close(self) -> None:
         """Let the worker finish what is queued, then end."""
@@ -55,6 +62,8 @@ class SerialQueue:
                     return
                 await self._run_one(job)
             finally:
+                if job is not None:
+                    self._unfinished -= 1
                 self._jobs.task_done()
 
     async def _run_one(self, job: Job) -> None:
