@@ -12,7 +12,6 @@ import dataclasses
 import errno
 import functools
 import logging
-import time
 from collections.abc import Callable, Collection
 
 from pycarp.config.model import GroupConfig
@@ -22,7 +21,6 @@ from pycarp.core.actions import (
     AddressListMismatch,
     Announce,
     ClaimAddresses,
-    Hook,
     PacketDropped,
     ReleaseAddresses,
     RunHook,
@@ -38,7 +36,8 @@ from pycarp.observe.stream import EventStream
 from pycarp.platform.ports import AdvertSocket, Platform
 from pycarp.runtime.address_work import AddressWork, Outcome
 from pycarp.runtime.deadline import DeadlineTimer
-from pycarp.runtime.hooks import HookStats, hook_capabilities, run_script
+from pycarp.runtime.group_scripts import GroupScripts
+from pycarp.runtime.hooks import HookStats
 from pycarp.runtime.serial import SerialQueue
 from pycarp.runtime.timers import LoopTimers, Timers
 
@@ -99,8 +98,6 @@ class GroupDriver:
     ) -> None:
         self.config = config
         self.key = config.key
-        # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
-        self._hook_secrets = hook_secrets or (config.hidden_secret,)
         self._host = host
         self.counters = GroupCounters()
         self.addresses_queue = SerialQueue(f"{config.name} addresses")
@@ -134,6 +131,16 @@ class GroupDriver:
         settings = config.settings
         self._names = facts.GroupNames(
             group=config.name, vhid=settings.vhid, interface=config.interface
+        )
+        self.scripts = GroupScripts(
+            config,
+            queue=self.scripts_queue,
+            stream=stream,
+            names=self._names,
+            stats=self.counters.hooks,
+            # Passphrases no hook may see (the daemon's, every group's; shared, grows on reload).
+            secrets=hook_secrets or (config.hidden_secret,),
+            state=lambda: self.machine.state,
         )
 
     @property
@@ -222,7 +229,7 @@ class GroupDriver:
                 queue = self.addresses_queue if self.config.native_addresses else self.scripts_queue
                 queue.submit(self._announce)
             case RunHook(hook=hook):
-                self.run_hook(hook)
+                self.scripts.run_hook(hook, self.last_change)
         return None
 
     def publish_demotion(self) -> None:
@@ -272,10 +279,7 @@ class GroupDriver:
     def _state_changed(self, change: StateChanged) -> None:
         self.last_change = change
         self.changed_at = self._loop.time()
-        if self.config.notify:
-            argv = [*self.config.notify, self.config.name, change.new.value]
-            env = self._hook_env(change)
-            self.scripts_queue.submit(functools.partial(self._run, argv, env, "notify"))
+        self.scripts.notify(change)
         if self._held is not None:
             self._held.append(change)
         else:
@@ -321,59 +325,6 @@ class GroupDriver:
                     detail=drop.detail,
                 )
             )
-
-    def run_hook(self, hook: Hook) -> None:
-        """Queue the up or down script once per address: ``SCRIPT <if> <address> [xparam]``."""
-        script = self.config.upscript if hook is Hook.UP else self.config.downscript
-        if script is None:
-            return
-        extra = [] if self.config.xparam is None else [self.config.xparam]
-        env = self._hook_env(self.last_change)
-        for prefix in self.config.prefixes:
-            argv = [script, self.config.interface, str(prefix.ip), *extra]
-            self.scripts_queue.submit(functools.partial(self._run, argv, env, hook.value))
-
-    def _hook_env(self, change: StateChanged | None) -> dict[str, str]:
-        env = {
-            "PYCARP_VHID": str(self.config.settings.vhid),
-            "PYCARP_INTERFACE": self.config.interface,
-            "PYCARP_ADDRESSES": " ".join(str(p.ip) for p in self.config.prefixes),
-            "PYCARP_STATE": self.machine.state.value,
-        }
-        if change is not None:
-            env |= {
-                "PYCARP_OLD_STATE": change.old.value,
-                "PYCARP_NEW_STATE": change.new.value,
-                "PYCARP_REASON": change.reason,
-            }
-        return env
-
-    async def _run(self, argv: list[str], env: dict[str, str], kind: str) -> None:
-        hooks = self.counters.hooks
-        timeouts, started = hooks.timeouts, time.monotonic()
-        self._stream.publish(facts.HookStarted(**self._names, hook=kind, argv=tuple(argv)))
-        status = await run_script(
-            argv,
-            env=env,
-            time_limit=self.config.script_timeout,
-            label=f"{self.config.name} {kind}",
-            stats=self.counters.hooks,
-            secrets=self._hook_secrets,
-            capabilities=hook_capabilities(self.config.native_addresses),
-        )
-        outcome = "ok" if status == 0 else "failed"
-        if hooks.timeouts > timeouts:
-            outcome = "timed_out"
-        self._stream.publish(
-            facts.HookFinished(
-                **self._names,
-                hook=kind,
-                argv=tuple(argv),
-                outcome=outcome,
-                exit_status=status,
-                duration_ms=round((time.monotonic() - started) * 1000, 3),
-            )
-        )
 
     def _still_master(self, what: str) -> bool:
         """Claims and announcements are level-triggered: by the time a queued one runs, the
