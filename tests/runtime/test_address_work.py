@@ -287,3 +287,18 @@ def test_the_daemon_reports_each_address_change_and_each_error(batching: bool) -
             assert (counters[1].address_errors, counters[2].address_errors) == (1, 0)
 
     run(scenario())
+
+
+def test_a_change_asked_after_the_executor_shut_down_fails_instead_of_waiting() -> None:
+    """At the very end of asyncio.run the default executor is gone: a change asked then must
+    fail (and the next one start afresh), not wait for ever."""
+
+    async def scenario() -> None:
+        log: list[str] = []
+        work = work_with(BatchingManager(log), LoggingAnnouncer(log))
+        await asyncio.get_running_loop().shutdown_default_executor()
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(work.change(True, "eth0", [A]), 5)
+        assert not work.busy
+
+    asyncio.run(scenario())

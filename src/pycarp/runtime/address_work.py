@@ -101,15 +101,21 @@ class AddressWork:
         loop.call_soon(self._start, loop)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        job = loop.run_in_executor(None, self._drain, loop)
+        try:
+            job = loop.run_in_executor(None, self._drain, loop)
+        except RuntimeError as error:  # the loop is shutting its executor down
+            self._fail_waiting(error)
+            return
         job.add_done_callback(self._ended)
 
     def _ended(self, job: asyncio.Future[None]) -> None:
         """A call that died of something other than its work (a bug here): say so to whoever
         waits, so that nobody waits for ever, and let the next request start a new call."""
         error = None if job.cancelled() else job.exception()
-        if error is None:
-            return
+        if error is not None:
+            self._fail_waiting(error)
+
+    def _fail_waiting(self, error: BaseException) -> None:
         with self._lock:
             self._running = False
             waiting: list[asyncio.Future[typing.Any]] = [r.done for r in self._changes]
