@@ -4,15 +4,17 @@ When a master host dies, its backup takes over all of its groups within a few mi
 (bench/scale.py: 1,000 groups). A worker-thread call per group and per address, each waiting
 its turn at the netlink socket, made the last address appear a quarter of a second after its
 deadline. Here whatever the groups ask while a batch runs goes into the next batch (group
-commit), so one thread call carries hundreds of address changes, which the Linux address
-manager sends pipelined (``platform/rtnl_address.py``).
+commit), which the same thread call then takes without going back to the event loop, so one
+call carries a whole burst; the Linux address manager sends each batch pipelined
+(``platform/rtnl_address.py``).
 
 Address changes come before announcements: a gratuitous ARP is useless before its address
 exists, and announcing group A must not delay group B's address. Announcements are taken in
 small chunks, so a change asked meanwhile waits for one chunk at most.
 
 Order is kept per group: a group's queue (``runtime/serial.py``) awaits each change before it
-asks for the next, and a batch is carried out in the order asked.
+asks for the next (a takeover's claim is asked at once only when that queue is idle:
+``GroupDriver._ask_claim``), and a batch is carried out in the order asked.
 """
 
 from __future__ import annotations
